@@ -1,0 +1,107 @@
+"""Command-line entry point: arguments in, exit code out.
+
+Imports are lazy (inside functions) so that ``protoshell --version`` and
+``--help`` answer without loading asyncio, rich or prompt_toolkit.  Every
+failure a user can cause ends in one line on stderr and a documented exit
+code (status.ExitStatus), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__
+
+SUBCOMMANDS = ("replay", "serve", "show", "demo")
+
+EPILOG = """\
+targets:  http://h[:80]  https://h[:443]  smtp://h[:25]  smtps://h[:465]
+          submission://h[:587] (STARTTLS)  pop3://h[:110]  pop3s://h[:995]
+          imap://h[:143]  imaps://h[:993]
+other commands: protoshell {replay,serve,show,demo} --help
+exit codes: 0 ok, 1 server refused / replay mismatch, 2 usage, 3 network error
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse prints usage + message and exits 2; keep it to one line.
+        sys.stderr.write(f"protoshell: {message} (see protoshell --help)\n")
+        raise SystemExit(2)
+
+
+def _connect_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--starttls", action="store_true", help="upgrade to TLS with STARTTLS/STLS after the greeting")
+    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (says so on screen)")
+    p.add_argument("--cafile", metavar="FILE", help="trust the CA certificates in FILE")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for a response (default 10)")
+    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="protoshell",
+        description="Talk HTTP, SMTP, POP3 and IMAP by hand; see every exchange as C:/S: lines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("url", nargs="?", help="server to connect to (default: the embedded HTTP server)")
+    _connect_options(p)
+    p.add_argument("--record", metavar="FILE", help="write the session to FILE as a transcript")
+    p.add_argument("--no-redact", action="store_true", help="keep passwords and cookies in the transcript")
+    p.add_argument("--hex", action="store_true", help="show raw bytes (CR/LF visible) and a hex dump")
+    p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body or literal (default 200)")
+    p.add_argument("--save-body", metavar="FILE", help="stream the last body or literal to FILE")
+    p.add_argument("--version", action="version", version=f"protoshell {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] in SUBCOMMANDS:
+            return _subcommand(args_list[0], args_list[1:])
+        args = build_parser().parse_args(args_list)
+        return _connect(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("protoshell: interrupted\n")
+        return 130
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 2
+
+
+def _subcommand(name: str, rest: list[str]) -> int:
+    sys.stderr.write(f"protoshell: '{name}' is not available in this version yet\n")
+    return 2
+
+
+def _connect(args: argparse.Namespace) -> int:
+    from .context import Environment
+    from .status import ExitStatus
+    from .target import TargetError, parse_target
+
+    env = Environment()
+    if args.max_lines < 0:
+        env.error("--max-lines must be 0 or more")
+        return ExitStatus.USAGE
+    if args.timeout <= 0:
+        env.error("--timeout must be more than 0 seconds")
+        return ExitStatus.USAGE
+    if args.url is None:
+        env.error("no target URL given (the embedded server default is not available in this version yet)")
+        return ExitStatus.USAGE
+    try:
+        target = parse_target(args.url)
+        if args.starttls:
+            target = target.with_starttls()
+    except TargetError as exc:
+        env.error(str(exc))
+        return ExitStatus.USAGE
+    if env.stdin_isatty:
+        env.error("the interactive shell is not available in this version yet; pipe lines into protoshell instead")
+        return ExitStatus.USAGE
+    from .runner import run_connection
+
+    return run_connection(target, args, env)

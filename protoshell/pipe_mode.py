@@ -1,0 +1,103 @@
+"""``printf 'EHLO me\\nQUIT\\n' | protoshell smtp://...``: lines in, exchange out.
+
+Each stdin line is sent as typed (one CRLF, never two), and the next line
+waits until the framer says the response is complete: not a timer.  HTTP
+requests are the lines up to an empty line, completed by the one rule in
+``proto.http.complete_request`` (Host, and Content-Length for a body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import IO, Callable
+
+from .proto.base import ResponseEnd
+from .session import Exchange, Session, SessionError
+from .status import ExitStatus
+
+
+def _chomp(line: bytes) -> bytes:
+    """Drop one line terminator (CRLF or LF): a pasted CRLF is not doubled."""
+    if line.endswith(b"\r\n"):
+        return line[:-2]
+    if line.endswith(b"\n"):
+        return line[:-1]
+    return line
+
+
+class RefusalCounter:
+    """Observer that remembers whether the server refused anything."""
+
+    def __init__(self) -> None:
+        self.errors = 0
+
+    def __call__(self, ex: Exchange) -> None:
+        if isinstance(ex.event, ResponseEnd) and ex.event.outcome == "error":
+            self.errors += 1
+
+
+async def _readline(stream: IO[bytes]) -> bytes:
+    # A thread keeps the loop free to show data the server sends meanwhile.
+    return await asyncio.get_running_loop().run_in_executor(None, stream.readline)
+
+
+async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], None] | None = None) -> ExitStatus:
+    """Drive an open session from stdin until EOF; return the exit status."""
+    refusals = RefusalCounter()
+    session.subscribe(refusals)
+    await session.wait_turn()  # the greeting, where there is one
+    if session.target.protocol == "http":
+        await _http_requests(session, stdin)
+    else:
+        while True:
+            raw = await _readline(stdin)
+            if not raw:
+                break
+            if session.closed:
+                raise SessionError("closed", f"the server closed the connection; input not sent: {_chomp(raw)[:60]!r}")
+            await session.send_line(_chomp(raw))
+            if session.framer.pending:
+                await session.wait_turn()
+    await session.wait_turn()
+    return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
+
+
+async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
+    from .proto.http import complete_request, content_length_of
+
+    target = session.target
+    head: list[bytes] = []
+    while True:
+        raw = await _readline(stdin)
+        line = _chomp(raw)
+        if raw and (line or not head):
+            if line or head:
+                head.append(line)
+            continue  # (blank lines before a request line are skipped)
+        if not head:
+            break  # EOF with nothing pending
+        # An empty line (or EOF) ends the head.
+        length = content_length_of(head)
+        body = b""
+        if length:
+            chunks: list[bytes] = []
+            have = 0
+            while have < length:
+                more = await _readline(stdin)
+                if not more:
+                    break
+                chunks.append(more)
+                have += len(more)
+            body = b"".join(chunks)[:length]
+        lines = complete_request(head, target.host_header, body_length=len(body) if body else None)
+        if session.closed:
+            raise SessionError("closed", "the server closed the connection before the next request")
+        for line in lines:
+            await session.send_line(line)
+        await session.send_line(b"")
+        if body:
+            await session.send_body(body)
+        await session.wait_turn()
+        head = []
+        if not raw:
+            break

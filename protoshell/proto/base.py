@@ -1,0 +1,266 @@
+"""The contract every sans-IO framer in ``proto/`` follows.
+
+A framer is fed the bytes a peer sent (``receive_data``; ``b""`` means EOF) and
+hands back events one at a time (``next_event``), or ``NEED_DATA`` when it
+cannot say more yet.  Outgoing commands go through ``send``, which returns the
+exact bytes to put on the wire and teaches the framer what response to expect.
+No framer touches a socket, a clock or a thread: that is what lets the same
+code serve the shell, the replayer, the servers and the tests.
+
+Events are frozen dataclasses that keep the raw bytes beside the parsed
+fields, so nothing the peer sent is lost or reformatted on the way to the
+screen or to a transcript.
+
+Memory is bounded by construction: a framer buffers at most one line
+(``Limits.max_line``) and hands bodies and literals out as ``Payload`` chunks
+as they arrive, never accumulating them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol, Union
+
+
+class _NeedData:
+    """Sentinel type: the framer needs more bytes before it can emit an event."""
+
+    _instance: _NeedData | None = None
+
+    def __new__(cls) -> _NeedData:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+
+class ProtocolError(Exception):
+    """Base of the two errors a framer may raise; the message is for a human."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow (or over a limit).
+
+    After this error the framer is dead: the connection cannot be trusted to
+    be in sync any more.
+    """
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol cannot carry (a bare CR
+    in a command line, a second request while the first is unanswered where
+    that is not allowed...)."""
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds that keep memory finite whatever the peer does.
+
+    All are overridable because a teacher may want to show what happens when
+    they are hit.
+    """
+
+    max_line: int = 1 << 20  # one protocol line, terminator included
+    max_header_bytes: int = 32 << 10  # HTTP: the whole header block
+    max_headers: int = 100  # HTTP: header field count
+    max_request_line: int = 8 << 10  # HTTP server role: 414 above this
+    chunk_size: int = 64 << 10  # largest Payload event handed out at once
+
+
+DEFAULT_LIMITS: Final = Limits()
+
+# How a status reads to a person; drives colour (render), checking (replay)
+# and the exit code of pipe mode.  "ok": 2xx/+OK/OK; "continue": 3xx, IMAP
+# "+", SMTP 354; "temporary": 4xx SMTP, IMAP NO; "error": 5xx, -ERR, BAD,
+# HTTP 4xx/5xx; "info": untagged IMAP data, HTTP 1xx, greeting text;
+# "data": lines that carry content, not status.
+Outcome = Literal["ok", "continue", "temporary", "error", "info", "data"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Anything a framer emits.  ``raw`` is exactly what was on the wire."""
+
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLine(Event):
+    """One CRLF-terminated line of a response (or a request, in the server role).
+
+    ``status`` is the token the replay checker compares in its default mode:
+    ``"250"`` / ``"250-"`` (SMTP code and continuation mark), ``"+OK"`` /
+    ``"-ERR"``, ``"A0001 OK"`` or ``"* EXISTS"`` (IMAP), ``"HTTP 200"``.  Data
+    lines carry ``status=None``.
+    """
+
+    status: str | None
+    outcome: Outcome
+
+    @property
+    def text(self) -> str:
+        """The line without its terminator, decoded for display (lossless
+        for valid UTF-8; invalid bytes become U+FFFD here, while ``raw`` keeps
+        them)."""
+        return strip_eol(self.raw).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Payload(Event):
+    """A chunk of a body or literal, in wire order.
+
+    ``offset`` is where this chunk starts within the whole payload and
+    ``total`` its declared size when the protocol declares one (IMAP ``{n}``,
+    HTTP Content-Length), else ``None``.  For HTTP chunked bodies ``raw`` is
+    the de-chunked data and the chunk framing is reported in ``ServerLine``
+    events, so raw bytes are still all accounted for.
+    """
+
+    offset: int
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEnd(Event):
+    """The response to the oldest outstanding command is complete.
+
+    ``raw`` is ``b""``: the bytes were in the events before it.  ``starttls``
+    is true when the server agreed to STARTTLS/STLS: the caller must now take
+    ``trailing_data`` (and discard it, RFC 3207 section 4.2), do the TLS
+    handshake and call ``tls_started()``.
+    """
+
+    status: str | None
+    outcome: Outcome
+    starttls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed(Event):
+    """EOF from the peer.  ``clean`` is false when it cut a response short."""
+
+    clean: bool
+    reason: str = ""
+
+
+AnyEvent = Union[Event, ServerLine, Payload, ResponseEnd, ConnectionClosed]
+
+
+class Framer(Protocol):
+    """What session.py and the servers rely on; each protocol implements it."""
+
+    protocol: str
+    role: Role
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the peer; ``b""`` signals EOF."""
+
+    def next_event(self) -> Event | _NeedData:
+        """Return the next event, or ``NEED_DATA``.  Raises RemoteProtocolError."""
+
+    def send(self, line: bytes) -> bytes:
+        """Wire bytes for one command line (no terminator in ``line``).
+
+        The framer adds exactly one CRLF, applies the protocol's transfer
+        rules (SMTP dot-stuffing inside DATA) and records what response to
+        expect.  Raises LocalProtocolError for lines it cannot carry.
+        """
+
+    def send_raw(self, data: bytes) -> bytes:
+        """Bytes the user wants sent verbatim (``:raw``); returns them
+        unchanged but lets the framer learn from every complete line in them,
+        so replies are still framed."""
+
+    @property
+    def pending(self) -> int:
+        """How many responses are still awaited (the greeting counts)."""
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after the point where the protocol switched (to TLS)."""
+
+    def tls_started(self) -> None:
+        """The TLS handshake after a STARTTLS ResponseEnd succeeded; resume."""
+
+
+def strip_eol(raw: bytes) -> bytes:
+    """A line without its CRLF (or lone LF) terminator."""
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    if raw.endswith(b"\n"):
+        return raw[:-1]
+    return raw
+
+
+class LineBuffer:
+    """Incoming bytes, split into CRLF lines without quadratic copying.
+
+    Keeps a list of chunks plus a scan position so that a line that arrives
+    byte by byte is found in linear time, and refuses to hold more than
+    ``max_line`` bytes of an unfinished line.  Also hands out raw byte counts
+    for literals and bodies, which is why framers share it.
+
+    Lines end at LF; a CR before it is part of the terminator.  Whether a bare
+    LF is acceptable is the framer's call (``line.endswith(b"\\r\\n")``).
+    """
+
+    __slots__ = ("_buf", "_scan", "max_line", "eof")
+
+    def __init__(self, max_line: int = DEFAULT_LIMITS.max_line) -> None:
+        self._buf = bytearray()
+        self._scan = 0  # bytes of _buf already known to contain no LF
+        self.max_line = max_line
+        self.eof = False
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._buf += data
+        else:
+            self.eof = True
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def readline(self) -> bytes | None:
+        """One line with its terminator, or None if no full line is buffered.
+
+        Raises RemoteProtocolError when an unfinished line exceeds max_line.
+        """
+        idx = self._buf.find(b"\n", self._scan)
+        if idx < 0:
+            self._scan = len(self._buf)
+            if self._scan > self.max_line:
+                raise RemoteProtocolError(
+                    f"line longer than {self.max_line} bytes without a line ending"
+                )
+            return None
+        if idx + 1 > self.max_line:
+            raise RemoteProtocolError(f"line longer than {self.max_line} bytes")
+        line = bytes(self._buf[: idx + 1])
+        del self._buf[: idx + 1]
+        self._scan = 0
+        return line
+
+    def read(self, n: int) -> bytes:
+        """Up to n buffered bytes (possibly fewer, possibly none)."""
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._scan = max(0, self._scan - len(out))
+        return out
+
+    def take_all(self) -> bytes:
+        out = bytes(self._buf)
+        self._buf.clear()
+        self._scan = 0
+        return out

@@ -1,0 +1,199 @@
+"""Shows Exchanges as the lecture's ``C:`` / ``S:`` lines.
+
+The renderer is an observer: it consumes Exchanges and prints, nothing else.
+Server text is always shown through the transcript escaper, so control
+characters and ANSI escapes a server sends are displayed as ``\\x1b`` and
+never reach the terminal as commands.  Bodies and literals are shown up to
+``max_lines`` lines and then summarised in the lecture's own narration
+(``S: <server sends 1425 octets of message payload>``); binary payloads are
+only ever summarised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.text import Text
+
+from ..proto.base import ConnectionClosed, Payload, ResponseEnd, ServerLine, strip_eol
+from ..session import Exchange
+from ..transcript.escape import escape_line
+from .theme import outcome_style
+
+DISPLAY_LINE_CHARS = 4096  # a payload line longer than this is cut on screen
+
+
+def _split_wire_lines(raw: bytes) -> list[bytes]:
+    """Split sent bytes into lines, keeping terminators (``:raw`` may send several)."""
+    lines = raw.splitlines(keepends=True)
+    return lines or [raw]
+
+
+def hexdump(raw: bytes, width: int = 16) -> list[str]:
+    out = []
+    for off in range(0, len(raw), width):
+        chunk = raw[off : off + width]
+        hx = " ".join(f"{b:02x}" for b in chunk)
+        asc = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        out.append(f"{off:08x}  {hx:<{width * 3}} {asc}")
+    return out
+
+
+@dataclass
+class _PayloadView:
+    """Display state of the body or literal being received."""
+
+    total: int | None
+    content_type: str = ""
+    received: int = 0
+    shown_lines: int = 0
+    partial: bytearray = field(default_factory=bytearray)
+    binary: bool | None = None
+    cut: bool = False
+
+
+def _looks_binary(data: bytes) -> bool:
+    if b"\x00" in data:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character split at the chunk's end is still text.
+        return exc.start < len(data) - 3
+    return False
+
+
+class ExchangeRenderer:
+    """Observer that prints a session for a person (or a pipe)."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        max_lines: int = 200,
+        hex_view: bool = False,
+        show_notes: bool = True,
+    ) -> None:
+        self.console = console
+        self.max_lines = max_lines
+        self.hex_view = hex_view
+        self.show_notes = show_notes
+        self._payload: _PayloadView | None = None
+        self._content_type = ""
+
+    # The observer entry point.
+    def __call__(self, ex: Exchange) -> None:
+        if ex.direction == "note":
+            self._end_payload()
+            if self.show_notes or ex.level != "info":
+                style = "protoshell.note" if ex.level == "info" else f"protoshell.note.{ex.level}"
+                self.console.print(Text(f"# {ex.note}", style=style))
+            return
+        if ex.direction == "C":
+            self._end_payload()
+            for line in _split_wire_lines(ex.raw):
+                self._line("C", line, "protoshell.client")
+            return
+        event = ex.event
+        if isinstance(event, Payload):
+            self._payload_chunk(event)
+            return
+        if isinstance(event, ResponseEnd):
+            self._end_payload()
+            return
+        if isinstance(event, ConnectionClosed):
+            self._end_payload()
+            if event.raw:
+                self._line("S", event.raw, "protoshell.error")
+            return
+        self._end_payload()
+        if isinstance(event, ServerLine):
+            self._remember_content_type(event)
+            self._line("S", ex.raw, outcome_style(event.outcome))
+        elif ex.raw:
+            for line in _split_wire_lines(ex.raw):
+                self._line("S", line, "protoshell.data")
+
+    def _remember_content_type(self, event: ServerLine) -> None:
+        name = getattr(event, "name", None)
+        if isinstance(name, str) and name.lower() == "content-type":
+            self._content_type = str(getattr(event, "value", "")).strip()
+        elif event.status is not None and event.status.startswith("HTTP "):
+            self._content_type = ""
+
+    def _line(self, side: str, raw: bytes, style: str) -> None:
+        prefix_style = "protoshell.prefix.client" if side == "C" else "protoshell.prefix.server"
+        text = Text(f"{side}: ", style=prefix_style)
+        body = strip_eol(raw)
+        if self.hex_view:
+            visible = escape_line(body) + ("\\r\\n" if raw.endswith(b"\r\n") else "\\n" if raw.endswith(b"\n") else "")
+            text.append(visible, style=style)
+            self.console.print(text)
+            for h in hexdump(raw):
+                self.console.print(Text(f"   {h}", style="protoshell.hex"))
+            return
+        text.append(escape_line(body), style=style)
+        self.console.print(text, soft_wrap=True)
+
+    # -- payloads ---------------------------------------------------------
+    def _payload_chunk(self, event: Payload) -> None:
+        view = self._payload
+        if view is None or event.offset == 0:
+            self._end_payload()
+            view = self._payload = _PayloadView(total=event.total, content_type=self._content_type)
+        data = event.raw
+        view.received += len(data)
+        if view.binary is None and data:
+            kind = view.content_type.split(";")[0].strip().lower()
+            textual = not kind or kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or kind.startswith("message/")
+            view.binary = (not textual) or _looks_binary(data)
+        if view.binary or view.cut:
+            return
+        view.partial += data
+        while True:
+            nl = view.partial.find(b"\n")
+            if nl < 0:
+                if len(view.partial) > DISPLAY_LINE_CHARS:
+                    self._payload_line(view, bytes(view.partial[:DISPLAY_LINE_CHARS]), cut=True)
+                    # Drop the rest of this overlong line from the display.
+                    view.partial.clear()
+                break
+            line = bytes(view.partial[: nl + 1])
+            del view.partial[: nl + 1]
+            if len(line) > DISPLAY_LINE_CHARS:
+                self._payload_line(view, line[:DISPLAY_LINE_CHARS], cut=True)
+            else:
+                self._payload_line(view, line)
+            if view.cut:
+                view.partial.clear()
+                break
+
+    def _payload_line(self, view: _PayloadView, line: bytes, cut: bool = False) -> None:
+        if view.shown_lines >= self.max_lines:
+            view.cut = True
+            return
+        view.shown_lines += 1
+        text = Text("S: ", style="protoshell.prefix.server")
+        text.append(escape_line(strip_eol(line)), style="protoshell.data")
+        if cut:
+            text.append(" …", style="protoshell.payload")
+        self.console.print(text, soft_wrap=True)
+
+    def _end_payload(self) -> None:
+        view = self._payload
+        if view is None:
+            return
+        self._payload = None
+        if not view.binary and view.partial and not view.cut:
+            self._payload_line(view, bytes(view.partial))
+        kind = view.content_type.split(";")[0].strip() or ("binary" if view.binary else "text")
+        if view.binary:
+            msg = f"<server sends {view.received} octets of {kind} payload: binary, not shown>"
+        elif view.cut:
+            msg = f"<server sends {view.received} octets of {kind} payload: first {view.shown_lines} lines shown (--max-lines)>"
+        else:
+            return
+        text = Text("S: ", style="protoshell.prefix.server")
+        text.append(msg, style="protoshell.payload")
+        self.console.print(text)

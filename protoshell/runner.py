@@ -1,0 +1,61 @@
+"""Runs one connection for the CLI: session + observers + pipe mode.
+
+Owns the asyncio loop and the translation of every failure into one line
+and an exit code; whatever was recorded is flushed on every way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from contextlib import ExitStack
+
+from .context import Environment
+from .session import Session, SessionError
+from .status import ExitStatus, exit_for
+from .target import Target
+
+
+def run_connection(target: Target, args: argparse.Namespace, env: Environment) -> int:
+    from .render.console import make_console
+    from .render.exchange import ExchangeRenderer
+
+    console = make_console(env.stdout, color=env.color(args.no_color))
+    session = Session(target, timeout=args.timeout, insecure=args.insecure, cafile=args.cafile)
+    session.subscribe(ExchangeRenderer(console, max_lines=args.max_lines, hex_view=args.hex))
+    with ExitStack() as stack:
+        if args.save_body:
+            from .save_body import BodySaver
+
+            try:
+                open(args.save_body, "wb").close()
+            except OSError as exc:
+                env.error(f"cannot write --save-body file {args.save_body!r}: {exc.strerror}")
+                return ExitStatus.USAGE
+            saver = BodySaver(args.save_body)
+            stack.callback(saver.close)
+            session.subscribe(saver)
+        if args.record:
+            from .recorder import Recorder
+
+            try:
+                recorder = Recorder.open(args.record, target, redact=not args.no_redact)
+            except OSError as exc:
+                env.error(f"cannot write --record file {args.record!r}: {exc.strerror}")
+                return ExitStatus.USAGE
+            stack.callback(recorder.close)
+            session.subscribe(recorder)
+        return asyncio.run(_run(session, env))
+
+
+async def _run(session: Session, env: Environment) -> int:
+    from .pipe_mode import run_pipe
+
+    try:
+        await session.open()
+        return await run_pipe(session, env.stdin)
+    except SessionError as exc:
+        env.error(str(exc))
+        return exit_for(exc.kind)
+    finally:
+        await session.close()

@@ -1,0 +1,319 @@
+"""One conversation: a transport, a framer, and the Exchanges between them.
+
+Everything the shell, the pipe mode, the recorder and the replayer see comes
+through here as ``Exchange`` objects handed to observers the moment they
+happen, so data the server sends unasked (an IMAP ``* 3 EXISTS`` during IDLE,
+a ``421`` timeout, a close) is shown at once, not when the user next types.
+
+A background reader task owns the receiving side: it feeds the framer,
+emits events, and performs the TLS upgrade itself when the framer reports an
+accepted STARTTLS, so not a single plaintext byte is read between the
+server's "go ahead" and the handshake.  Bytes that were already received past
+that reply are reported and thrown away, never parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from .proto import framer_for
+from .proto.base import (
+    NEED_DATA,
+    ConnectionClosed,
+    Event,
+    Framer,
+    Payload,
+    ProtocolError,
+    ResponseEnd,
+)
+from .target import Target
+from .transport import TlsInfo, Transport, TransportError, make_ssl_context
+
+Direction = Literal["C", "S", "note"]
+NoteLevel = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One thing that happened on the connection, in order.
+
+    ``direction`` is "C" (bytes we sent), "S" (an event the server's bytes
+    made) or "note" (protoshell's own remark: TLS summary, discarded
+    plaintext, connection closed...).  ``raw`` is the exact wire bytes for C
+    and S.  ``time`` is wall-clock seconds since the epoch.
+    """
+
+    direction: Direction
+    raw: bytes
+    event: Event | None
+    time: float
+    note: str = ""
+    level: NoteLevel = "info"
+
+
+Observer = Callable[[Exchange], None]
+
+
+class SessionError(Exception):
+    """A failure of the conversation; ``kind`` maps to the exit code
+    (network faults -> 3, protocol violations by the server -> 3 too)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# What a client says to ask for TLS on an open connection, per protocol.
+# SMTP must say EHLO first (RFC 3207 section 4); IMAP's tag comes from the framer.
+STARTTLS_DIALOGUE: dict[str, tuple[bytes, ...]] = {
+    "smtp": (b"EHLO localhost", b"STARTTLS"),
+    "pop3": (b"STLS",),
+    "imap": (b"STARTTLS",),
+}
+
+
+class Session:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        timeout: float = 10.0,
+        insecure: bool = False,
+        cafile: str | None = None,
+        framer: Framer | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.insecure = insecure
+        self.cafile = cafile
+        self.framer: Framer = framer if framer is not None else framer_for(target.protocol)
+        self.transport: Transport | None = None
+        self.observers: list[Observer] = []
+        self.closed = False
+        self.close_reason = ""
+        self.error: SessionError | None = None
+        self.last_rtt: float | None = None
+        self.last_response: list[Exchange] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        self._sent_at: float | None = None
+        self._collecting = True
+
+    # -- observers --------------------------------------------------------
+    def subscribe(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def unsubscribe(self, observer: Observer) -> None:
+        if observer in self.observers:
+            self.observers.remove(observer)
+
+    def _emit(self, ex: Exchange) -> None:
+        if ex.direction == "S":
+            self.last_response.append(ex)
+        for obs in list(self.observers):
+            obs(ex)
+
+    def note(self, text: str, level: NoteLevel = "info") -> None:
+        self._emit(Exchange("note", b"", None, time.time(), text, level))
+
+    # -- connection -------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext:
+        try:
+            return make_ssl_context(insecure=self.insecure, cafile=self.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise SessionError("usage", f"cannot load CA file {self.cafile!r}: {exc}") from None
+
+    async def open(self) -> None:
+        """Connect, start reading, and (for --starttls targets) upgrade."""
+        ctx = self._ssl_context() if self.target.tls == "implicit" else None
+        if ctx is not None and self.insecure:
+            self.note("certificate verification is OFF (--insecure)", "warning")
+        try:
+            self.transport = await Transport.connect(
+                self.target.host, self.target.port, ssl_context=ctx, timeout=self.timeout
+            )
+        except TransportError as exc:
+            raise SessionError(exc.kind, str(exc)) from None
+        self.note(f"connected to {self.target.host}:{self.target.port}")
+        if self.transport.tls is not None:
+            self.note(self.transport.tls.summary())
+        self._reader = asyncio.create_task(self._read_loop())
+        if self.target.tls == "starttls":
+            await self.wait_turn()
+            await self.starttls()
+
+    async def starttls(self) -> None:
+        """Say the protocol's STARTTLS words and wait for the upgrade."""
+        words = STARTTLS_DIALOGUE.get(self.target.protocol)
+        if words is None:
+            raise SessionError("usage", f"{self.target.protocol.upper()} has no STARTTLS")
+        if self.insecure:
+            self.note("certificate verification is OFF (--insecure)", "warning")
+        for line in words:
+            await self.send_line(line)
+            await self.wait_turn()
+        if self.transport is None or self.transport.tls is None:
+            raise SessionError("starttls", "the server refused STARTTLS; the connection is still plaintext")
+
+    async def close(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.transport is not None:
+            await self.transport.close()
+        self.closed = True
+
+    # -- sending ----------------------------------------------------------
+    def _check_usable(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.closed or self.transport is None:
+            raise SessionError("closed", f"the connection is closed{': ' + self.close_reason if self.close_reason else ''}")
+
+    async def _write(self, wire: bytes) -> None:
+        assert self.transport is not None
+        if self.framer.pending:
+            self.last_response = []
+            self._sent_at = time.monotonic()
+        self._emit(Exchange("C", wire, None, time.time()))
+        try:
+            await self.transport.write(wire, self.timeout)
+        except TransportError as exc:
+            raise SessionError(exc.kind, str(exc)) from None
+
+    async def send_line(self, line: bytes) -> bytes:
+        """Send one command line (the framer adds CRLF and its rules)."""
+        self._check_usable()
+        try:
+            wire = self.framer.send(line)
+        except ProtocolError as exc:
+            raise SessionError("usage", str(exc)) from None
+        await self._write(wire)
+        return wire
+
+    async def send_raw(self, data: bytes) -> None:
+        """Bytes exactly as given (``:raw``); the framer still learns from them."""
+        self._check_usable()
+        wire = self.framer.send_raw(data)
+        await self._write(wire)
+
+    async def send_body(self, data: bytes) -> None:
+        """A request body (HTTP) after its head; the framer counts it."""
+        self._check_usable()
+        send_body = getattr(self.framer, "send_body", None)
+        if send_body is None:
+            raise SessionError("usage", f"{self.target.protocol.upper()} has no message body to send this way")
+        try:
+            wire = send_body(data)
+        except ProtocolError as exc:
+            raise SessionError("usage", str(exc)) from None
+        await self._write(wire)
+
+    # -- receiving --------------------------------------------------------
+    async def wait_turn(self, timeout: float | None = None) -> None:
+        """Wait until every awaited response is complete, or the connection
+        ends.  ``timeout`` is an idle timeout: it restarts whenever bytes
+        arrive, so a long download is never cut short."""
+        limit = self.timeout if timeout is None else timeout
+        while self.framer.pending > 0 and not self.closed and self.error is None:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), limit)
+            except (asyncio.TimeoutError, TimeoutError):
+                raise SessionError(
+                    "timeout", f"no complete response from {self.target.host}:{self.target.port} within {limit:g} s"
+                ) from None
+        if self.error is not None:
+            raise self.error
+
+    async def _read_loop(self) -> None:
+        assert self.transport is not None
+        transport = self.transport
+        try:
+            while True:
+                data = await transport.read(None)
+                self.framer.receive_data(data)
+                if await self._drain_events():
+                    return
+                if not data:
+                    # EOF that the framer did not turn into an event.
+                    self._closed("the server closed the connection")
+                    return
+        except TransportError as exc:
+            self._fail(SessionError(exc.kind, str(exc)))
+        except ProtocolError as exc:
+            self._fail(SessionError("protocol", f"protocol error from server: {exc}"))
+        except asyncio.CancelledError:
+            raise
+        finally:
+            self._progress.set()
+
+    async def _drain_events(self) -> bool:
+        """Emit every event the framer has; True when the connection ended."""
+        while True:
+            event = self.framer.next_event()
+            if event is NEED_DATA:
+                return False
+            assert isinstance(event, Event)
+            now = time.time()
+            if isinstance(event, ConnectionClosed):
+                if event.raw:
+                    self._emit(Exchange("S", event.raw, event, now))
+                if event.clean:
+                    self._closed(event.reason or "the server closed the connection")
+                else:
+                    self._closed(event.reason or "the server closed the connection in the middle of a response", "error")
+                return True
+            if not isinstance(event, ResponseEnd) or event.raw:
+                self._emit(Exchange("S", event.raw, event, now))
+            if isinstance(event, ResponseEnd):
+                if self._sent_at is not None:
+                    self.last_rtt = time.monotonic() - self._sent_at
+                    self._sent_at = None
+                self._emit(Exchange("S", b"", event, now))
+                if event.starttls:
+                    await self._upgrade()
+            self._progress.set()
+            if isinstance(event, Payload):
+                # Let a waiting consumer run between chunks of a long body.
+                await asyncio.sleep(0)
+
+    async def _upgrade(self) -> None:
+        assert self.transport is not None
+        injected = self.framer.trailing_data
+        try:
+            info, queued = await self.transport.start_tls(self._ssl_context(), timeout=self.timeout)
+        except TransportError as exc:
+            raise TransportError(exc.kind, f"STARTTLS failed: {exc}") from None
+        self.framer.tls_started()
+        dropped = len(injected) + queued
+        if dropped:
+            self.note(
+                f"discarded {dropped} bytes of plaintext the server sent after accepting STARTTLS "
+                "(RFC 3207 4.2: they could be an attacker's injection)",
+                "warning",
+            )
+        self.note(info.summary(), "info" if info.verified else "warning")
+
+    def _closed(self, reason: str, level: NoteLevel = "info") -> None:
+        self.closed = True
+        self.close_reason = reason
+        self.note(reason, level)
+        self._progress.set()
+
+    def _fail(self, err: SessionError) -> None:
+        self.error = err
+        self.closed = True
+        self.close_reason = str(err)
+        self._progress.set()
+
+    @property
+    def tls(self) -> TlsInfo | None:
+        return self.transport.tls if self.transport is not None else None
