@@ -77,12 +77,18 @@ def _subcommand(name: str, rest: list[str]) -> int:
     return 2
 
 
-def _connect(args: argparse.Namespace) -> int:
+def _environment():  # type: ignore[no-untyped-def]
+    """The real Environment; tests replace this to fake streams and TTYs."""
     from .context import Environment
+
+    return Environment()
+
+
+def _connect(args: argparse.Namespace) -> int:
     from .status import ExitStatus
     from .target import TargetError, parse_target
 
-    env = Environment()
+    env = _environment()
     if args.max_lines < 0:
         env.error("--max-lines must be 0 or more")
         return ExitStatus.USAGE

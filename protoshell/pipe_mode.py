@@ -63,7 +63,7 @@ async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], Non
 
 
 async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
-    from .proto.http import complete_request, content_length_of
+    from .proto.http import complete_request
 
     target = session.target
     head: list[bytes] = []
@@ -77,7 +77,7 @@ async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
         if not head:
             break  # EOF with nothing pending
         # An empty line (or EOF) ends the head.
-        length = content_length_of(head)
+        length = _declared_length(head)
         body = b""
         if length:
             chunks: list[bytes] = []
@@ -89,7 +89,7 @@ async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
                 chunks.append(more)
                 have += len(more)
             body = b"".join(chunks)[:length]
-        lines = complete_request(head, target.host_header, body_length=len(body) if body else None)
+        lines = complete_request(head, target.host, target.port, target.default_port, body_length=len(body) if body else None)
         if session.closed:
             raise SessionError("closed", "the server closed the connection before the next request")
         for line in lines:
@@ -101,3 +101,19 @@ async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
         head = []
         if not raw:
             break
+
+
+def _declared_length(head: list[bytes]) -> int:
+    """The Content-Length the user typed (0 if none or unreadable: the
+    framer will complain about a bad one when it is sent)."""
+    from .proto.http_wire import header_value, parse_field_line
+    from .proto.base import RemoteProtocolError
+
+    fields = []
+    for line in head[1:]:
+        try:
+            fields.append(parse_field_line(line))
+        except RemoteProtocolError:
+            continue
+    value = header_value(fields, "content-length")
+    return int(value) if value and value.strip().isdigit() else 0

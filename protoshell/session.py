@@ -53,6 +53,11 @@ class Exchange:
     time: float
     note: str = ""
     level: NoteLevel = "info"
+    # For "C": the line as the user gave it, before the framer's transfer
+    # rules (CRLF, SMTP dot-stuffing); None for :raw bytes and bodies.  A
+    # transcript records this, so replaying it through send() is exact.
+    line: bytes | None = None
+    kind: Literal["line", "raw", "body", ""] = ""
 
 
 Observer = Callable[[Exchange], None]
@@ -101,7 +106,7 @@ class Session:
         self._reader: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._sent_at: float | None = None
-        self._collecting = True
+        self._upgrading = False
 
     # -- observers --------------------------------------------------------
     def subscribe(self, observer: Observer) -> None:
@@ -177,12 +182,12 @@ class Session:
         if self.closed or self.transport is None:
             raise SessionError("closed", f"the connection is closed{': ' + self.close_reason if self.close_reason else ''}")
 
-    async def _write(self, wire: bytes) -> None:
+    async def _write(self, wire: bytes, line: bytes | None, kind: Literal["line", "raw", "body"]) -> None:
         assert self.transport is not None
         if self.framer.pending:
             self.last_response = []
             self._sent_at = time.monotonic()
-        self._emit(Exchange("C", wire, None, time.time()))
+        self._emit(Exchange("C", wire, None, time.time(), line=line, kind=kind))
         try:
             await self.transport.write(wire, self.timeout)
         except TransportError as exc:
@@ -195,14 +200,14 @@ class Session:
             wire = self.framer.send(line)
         except ProtocolError as exc:
             raise SessionError("usage", str(exc)) from None
-        await self._write(wire)
+        await self._write(wire, line, "line")
         return wire
 
     async def send_raw(self, data: bytes) -> None:
         """Bytes exactly as given (``:raw``); the framer still learns from them."""
         self._check_usable()
         wire = self.framer.send_raw(data)
-        await self._write(wire)
+        await self._write(wire, None, "raw")
 
     async def send_body(self, data: bytes) -> None:
         """A request body (HTTP) after its head; the framer counts it."""
@@ -214,7 +219,7 @@ class Session:
             wire = send_body(data)
         except ProtocolError as exc:
             raise SessionError("usage", str(exc)) from None
-        await self._write(wire)
+        await self._write(wire, None, "body")
 
     # -- receiving --------------------------------------------------------
     async def wait_turn(self, timeout: float | None = None) -> None:
@@ -222,7 +227,7 @@ class Session:
         ends.  ``timeout`` is an idle timeout: it restarts whenever bytes
         arrive, so a long download is never cut short."""
         limit = self.timeout if timeout is None else timeout
-        while self.framer.pending > 0 and not self.closed and self.error is None:
+        while (self.framer.pending > 0 or self._upgrading) and not self.closed and self.error is None:
             self._progress.clear()
             try:
                 await asyncio.wait_for(self._progress.wait(), limit)
@@ -247,6 +252,8 @@ class Session:
                     self._closed("the server closed the connection")
                     return
         except TransportError as exc:
+            if self.framer.pending:
+                self.note(f"response incomplete: {exc}", "error")
             self._fail(SessionError(exc.kind, str(exc)))
         except ProtocolError as exc:
             self._fail(SessionError("protocol", f"protocol error from server: {exc}"))
@@ -269,7 +276,9 @@ class Session:
                 if event.clean:
                     self._closed(event.reason or "the server closed the connection")
                 else:
-                    self._closed(event.reason or "the server closed the connection in the middle of a response", "error")
+                    reason = event.reason or "the server closed the connection in the middle of a response"
+                    self.note(f"response incomplete: {reason}", "error")
+                    self._fail(SessionError("reset", reason))
                 return True
             if not isinstance(event, ResponseEnd) or event.raw:
                 self._emit(Exchange("S", event.raw, event, now))
@@ -279,7 +288,11 @@ class Session:
                     self._sent_at = None
                 self._emit(Exchange("S", b"", event, now))
                 if event.starttls:
-                    await self._upgrade()
+                    self._upgrading = True
+                    try:
+                        await self._upgrade()
+                    finally:
+                        self._upgrading = False
             self._progress.set()
             if isinstance(event, Payload):
                 # Let a waiting consumer run between chunks of a long body.

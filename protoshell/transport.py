@@ -213,6 +213,8 @@ class Transport:
             raise TransportError("timeout", f"timed out after {timeout:g} s connecting to {host}:{port}") from None
         except (OSError, ssl.SSLError) as exc:
             raise _describe(exc, host, port) from None
+        except UnicodeError:
+            raise TransportError("dns", f"invalid host name {host!r}") from None
         assert isinstance(transport, asyncio.Transport)
         self = cls(host, port, pipe, transport)
         if ssl_context is not None:

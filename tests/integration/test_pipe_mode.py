@@ -1,0 +1,256 @@
+"""Pipe mode end to end: the real CLI against real servers on 127.0.0.1.
+
+`printf 'EHLO me\\nQUIT\\n' | protoshell smtp://...` and its POP3, IMAP and
+HTTP(S) siblings: each stdin line sent with one CRLF, each response complete
+before the next line, the exchange printed as C:/S: lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .servers import Dovecot, Nginx, SMTPServer, STARTTLSInjector, TLSCA
+
+MESSAGE = (
+    b"From: Smith@bar.com\r\n"
+    b"To: Jones@foo.com\r\n"
+    b"Subject: lecture\r\n"
+    b"\r\n"
+    b"Blah blah blah...\r\n"
+    b".a line that starts with a dot\r\n"
+    b"...etc. etc. etc.\r\n"
+)
+
+
+def protoshell(
+    args: list[str], stdin: bytes, *, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI with stdin as a pipe; stdout/stderr decoded."""
+    r = subprocess.run(
+        [sys.executable, "-m", "protoshell", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+    return subprocess.CompletedProcess(
+        r.args, r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+    )
+
+
+def lines(out: str) -> list[str]:
+    return out.splitlines()
+
+
+# -- SMTP -------------------------------------------------------------------
+
+
+def test_smtp_lecture_session_through_data(smtp_server: SMTPServer) -> None:
+    body = MESSAGE.replace(b"\r\n", b"\n")
+    stdin = b"EHLO bar.com\nMAIL FROM:<Smith@bar.com>\nRCPT TO:<Jones@foo.com>\nDATA\n" + body + b".\nQUIT\n"
+    r = protoshell([smtp_server.url], stdin)
+    assert r.returncode == 0, r.stderr
+    out = lines(r.stdout)
+    assert out[0].startswith("# connected to")
+    assert out[1].startswith("S: 220 ")
+    assert "C: EHLO bar.com" in out
+    assert any(line.startswith("S: 250-") for line in out)
+    assert "S: 354 End data with <CR><LF>.<CR><LF>" in out
+    # Dot-stuffing is done on the wire, so the server gets the line back intact.
+    assert "C: ..a line that starts with a dot" in out
+    assert out[-2].startswith("S: 221")
+    assert out[-1] == "# server closed the connection after 221"
+    msg = smtp_server.wait_for_messages(1)[0]
+    assert msg.mail_from == "Smith@bar.com" and msg.rcpt_tos == ["Jones@foo.com"]
+    assert b"\r\n.a line that starts with a dot\r\n" in msg.data
+    assert b"\r\n...etc. etc. etc.\r\n" in msg.data
+    assert r.stderr == ""
+
+
+def test_pasted_crlf_is_not_doubled(smtp_server: SMTPServer) -> None:
+    r = protoshell([smtp_server.url, "--hex"], b"NOOP\r\nQUIT\r\n")
+    assert r.returncode == 0, r.stderr
+    assert "C: NOOP\\r\\n" in r.stdout
+    assert "4e 4f 4f 50 0d 0a " in r.stdout  # N O O P CR LF, and nothing more
+    assert "0d 0a 0d 0a" not in r.stdout
+
+
+def test_refused_command_exits_1(smtp_server: SMTPServer) -> None:
+    r = protoshell([smtp_server.url], b"EHLO me\nRCPT TO:<nobody@x>\nQUIT\n")
+    assert r.returncode == 1
+    assert "S: 503 " in r.stdout
+
+
+def test_no_colour_in_a_pipe_but_colour_when_forced(smtp_server: SMTPServer) -> None:
+    r = protoshell([smtp_server.url], b"QUIT\n")
+    assert "\x1b[" not in r.stdout
+
+
+def test_server_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    from .scripted_server import ScriptedServer
+
+    script = [("send", b"220 evil \x1b[2J\x1b]0;pwned\x07 ready\r\n"), ("expect", b"QUIT"), ("send", b"221 bye\r\n")]
+    with ScriptedServer(script) as srv:
+        r = protoshell([f"smtp://{srv.url_host}"], b"QUIT\n")
+    assert r.returncode == 0
+    assert "\x1b" not in r.stdout
+    assert "S: 220 evil \\x1b[2J\\x1b]0;pwned\\x07 ready" in r.stdout
+
+
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_submission_starttls_verified(smtp_server: SMTPServer, tls_ca: TLSCA) -> None:
+    url = f"submission://{smtp_server.host}:{smtp_server.port}"
+    r = protoshell([url, "--cafile", str(tls_ca.ca_cert)], b"EHLO me\nQUIT\n")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "C: STARTTLS" in out and "S: 220 " in out
+    assert "# TLS TLSv1.3" in out and "verified" in out and "NOT verified" not in out
+    assert out.index("# TLS") < out.index("C: EHLO me")
+
+
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_starttls_untrusted_certificate_is_rejected(smtp_server: SMTPServer) -> None:
+    r = protoshell([smtp_server.url, "--starttls"], b"QUIT\n")
+    assert r.returncode == 3
+    assert "certificate" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_starttls_insecure_says_so(smtp_server: SMTPServer) -> None:
+    r = protoshell([smtp_server.url, "--starttls", "--insecure"], b"EHLO me\nQUIT\n")
+    assert r.returncode == 0, r.stderr
+    assert "verification is OFF" in r.stdout and "NOT verified" in r.stdout
+
+
+@pytest.mark.parametrize("starttls_injector", ["smtp", "pop3", "imap"], indirect=True)
+def test_plaintext_injected_after_starttls_is_discarded(starttls_injector: STARTTLSInjector, tls_ca: TLSCA) -> None:
+    r = protoshell([starttls_injector.url, "--starttls", "--cafile", str(tls_ca.ca_cert)], b"NOOP\n")
+    out = r.stdout
+    assert "injected" not in "\n".join(line for line in lines(out) if line.startswith("S:"))
+    assert "discarded" in out and "plaintext" in out
+    assert "# TLS " in out
+
+
+# -- POP3 -------------------------------------------------------------------
+
+
+def test_pop3_lecture_session(dovecot: Dovecot) -> None:
+    dovecot.deliver(MESSAGE)
+    dovecot.deliver(b"Subject: two\r\n\r\n..stuffed\r\n")
+    stdin = b"USER bob\nPASS redqueen\nSTAT\nLIST\nLIST 1\nRETR 2\nDELE 1\nQUIT\n"
+    r = protoshell([dovecot.pop3_url], stdin)
+    assert r.returncode == 0, r.stderr + r.stdout
+    out = lines(r.stdout)
+    assert out[1].startswith("S: +OK")
+    i = out.index("C: LIST")
+    assert out[i + 1].startswith("S: +OK") and out[i + 2].startswith("S: 1 ") and out[i + 3].startswith("S: 2 ")
+    assert out[i + 4] == "S: ."
+    j = out.index("C: LIST 1")
+    assert out[j + 1].startswith("S: +OK 1 ") and out[j + 2] == "C: RETR 2"
+    k = out.index("C: RETR 2")
+    # The stored line "..stuffed" is dot-stuffed on the wire (RFC 1939 3) and shown as sent.
+    assert "S: ...stuffed" in out[k:]
+    assert [line for line in out if line.startswith("S:")][-1].startswith("S: +OK")
+
+
+def test_pop3s_with_cafile(dovecot: Dovecot, tls_ca: TLSCA) -> None:
+    r = protoshell([dovecot.pop3s_url, "--cafile", str(tls_ca.ca_cert)], b"CAPA\nQUIT\n")
+    assert r.returncode == 0, r.stderr
+    assert "# TLS " in r.stdout and "verified" in r.stdout
+    assert "S: ." in r.stdout
+
+
+# -- IMAP -------------------------------------------------------------------
+
+
+def test_imap_tags_and_literal(dovecot: Dovecot) -> None:
+    dovecot.deliver(MESSAGE)
+    stdin = b"LOGIN bob redqueen\nSELECT INBOX\nFETCH 1 RFC822.SIZE\nFETCH 1 BODY[HEADER]\nLOGOUT\n"
+    r = protoshell([dovecot.imap_url], stdin)
+    assert r.returncode == 0, r.stderr + r.stdout
+    out = lines(r.stdout)
+    assert "C: A0001 LOGIN bob redqueen" in out
+    assert "C: A0002 SELECT INBOX" in out
+    assert any(line.startswith("S: A0002 OK") for line in out)
+    assert f"S: * 1 FETCH (RFC822.SIZE {len(MESSAGE)})" in out
+    header_len = MESSAGE.index(b"\r\n\r\n") + 4
+    assert any(
+        line.startswith("S: * 1 FETCH (") and line.endswith("BODY[HEADER] {" + str(header_len) + "}") for line in out
+    ), out
+    assert "S: Subject: lecture" in out
+    assert any(line.startswith("S: A0005 OK") for line in out)
+
+
+def test_imap_bad_command_exits_1(dovecot: Dovecot) -> None:
+    r = protoshell([dovecot.imap_url], b'A0001 USER "frobozz" "xyzzy"\nLOGOUT\n')
+    assert r.returncode == 1
+    assert any(line.startswith("S: A0001 BAD") for line in lines(r.stdout))
+
+
+def test_imaps_untrusted_is_refused(dovecot: Dovecot) -> None:
+    r = protoshell([dovecot.imaps_url], b"LOGOUT\n")
+    assert r.returncode == 3
+    assert "certificate" in r.stderr and "--cafile" in r.stderr
+
+
+# -- HTTP -------------------------------------------------------------------
+
+
+def test_http_host_added_and_body_framed(nginx: Nginx) -> None:
+    (nginx.root / "hello.txt").write_bytes(b"hello\nworld\n")
+    r = protoshell([f"http://{nginx.host}:{nginx.port}"], b"GET /hello.txt HTTP/1.1\n\nHEAD /hello.txt HTTP/1.1\n\n")
+    assert r.returncode == 0, r.stderr
+    out = lines(r.stdout)
+    assert out[1] == "C: GET /hello.txt HTTP/1.1"
+    assert out[2] == f"C: Host: {nginx.host}:{nginx.port}"
+    assert out[3] == "C: "
+    assert "S: HTTP/1.1 200 OK" in out
+    assert "S: hello" in out and "S: world" in out
+    # HEAD: same headers, no body, and the connection stays usable.
+    head_at = out.index("C: HEAD /hello.txt HTTP/1.1")
+    assert "S: HTTP/1.1 200 OK" in out[head_at:]
+    assert "S: hello" not in out[head_at:]
+
+
+def test_http_404_exits_1_and_binary_is_not_dumped(nginx: Nginx) -> None:
+    (nginx.root / "blob.bin").write_bytes(bytes(range(256)) * 64)
+    r = protoshell(
+        [f"http://{nginx.host}:{nginx.port}"],
+        b"GET /blob.bin HTTP/1.1\n\nGET /missing HTTP/1.1\n\n",
+    )
+    assert r.returncode == 1
+    assert "S: <server sends 16384 octets of application/octet-stream payload: binary, not shown>" in r.stdout
+    assert "S: HTTP/1.1 404 Not Found" in r.stdout
+    assert "\x00" not in r.stdout
+
+
+def test_http_max_lines_and_save_body(nginx: Nginx, tmp_path: Path) -> None:
+    text = b"".join(b"line %d\n" % i for i in range(1000))
+    (nginx.root / "long.txt").write_bytes(text)
+    saved = tmp_path / "body.txt"
+    r = protoshell(
+        [f"http://{nginx.host}:{nginx.port}", "--max-lines", "5", "--save-body", str(saved)],
+        b"GET /long.txt HTTP/1.1\n\n",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "S: line 4" in r.stdout and "S: line 5" not in r.stdout
+    assert f"<server sends {len(text)} octets of text/plain payload: first 5 lines shown (--max-lines)>" in r.stdout
+    assert saved.read_bytes() == text
+
+
+def test_https_verified_and_insecure(nginx: Nginx, tls_ca: TLSCA) -> None:
+    (nginx.root / "index.html").write_bytes(b"<p>hi</p>\n")
+    url = f"https://localhost:{nginx.https_port}"
+    ok = protoshell([url, "--cafile", str(tls_ca.ca_cert)], b"GET / HTTP/1.1\n\n")
+    assert ok.returncode == 0, ok.stderr
+    assert "verified" in ok.stdout and "S: <p>hi</p>" in ok.stdout
+    refused = protoshell([url], b"GET / HTTP/1.1\n\n")
+    assert refused.returncode == 3 and "certificate" in refused.stderr
+    insecure = protoshell([url, "--insecure"], b"GET / HTTP/1.1\n\n")
+    assert insecure.returncode == 0 and "NOT verified" in insecure.stdout
