@@ -9,6 +9,7 @@ requests are the lines up to an empty line, completed by the one rule in
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import IO, Callable
 
 from .proto.base import ResponseEnd
@@ -37,8 +38,33 @@ class RefusalCounter:
 
 
 async def _readline(stream: IO[bytes]) -> bytes:
-    # A thread keeps the loop free to show data the server sends meanwhile.
-    return await asyncio.get_running_loop().run_in_executor(None, stream.readline)
+    """One line of stdin without blocking the loop (server data keeps being
+    shown meanwhile).  A daemon thread, not the default executor: a blocked
+    read must not keep the process alive after Ctrl-C."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[bytes] = loop.create_future()
+
+    def deliver(result: bytes | None, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result or b"")
+
+    def work() -> None:
+        try:
+            data = stream.readline()
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(deliver, None, exc)
+            return
+        try:
+            loop.call_soon_threadsafe(deliver, data, None)
+        except RuntimeError:
+            pass  # the loop is gone: we are exiting
+
+    threading.Thread(target=work, name="protoshell-stdin", daemon=True).start()
+    return await fut
 
 
 async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], None] | None = None) -> ExitStatus:

@@ -43,7 +43,7 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
             except OSError as exc:
                 env.error(f"cannot write --record file {args.record!r}: {exc.strerror}")
                 return ExitStatus.USAGE
-            stack.callback(recorder.close)
+            stack.callback(recorder.close, hangup=True)
             session.subscribe(recorder)
         return asyncio.run(_run(session, env))
 

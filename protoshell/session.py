@@ -53,9 +53,11 @@ class Exchange:
     time: float
     note: str = ""
     level: NoteLevel = "info"
-    # For "C": the line as the user gave it, before the framer's transfer
-    # rules (CRLF, SMTP dot-stuffing); None for :raw bytes and bodies.  A
-    # transcript records this, so replaying it through send() is exact.
+    # For "C" in a message mode (SMTP after 354), where the framer applies a
+    # transfer encoding (dot-stuffing): the line as the user gave it, which
+    # is what a transcript records so that replaying it through send() is
+    # exact.  None otherwise: then ``raw`` (with IMAP's added tag, say) is
+    # both what was sent and what is recorded.
     line: bytes | None = None
     kind: Literal["line", "raw", "body", ""] = ""
 
@@ -196,11 +198,12 @@ class Session:
     async def send_line(self, line: bytes) -> bytes:
         """Send one command line (the framer adds CRLF and its rules)."""
         self._check_usable()
+        encoded = bool(getattr(self.framer, "in_data", False))
         try:
             wire = self.framer.send(line)
         except ProtocolError as exc:
             raise SessionError("usage", str(exc)) from None
-        await self._write(wire, line, "line")
+        await self._write(wire, line if encoded else None, "line")
         return wire
 
     async def send_raw(self, data: bytes) -> None:
@@ -271,8 +274,7 @@ class Session:
             assert isinstance(event, Event)
             now = time.time()
             if isinstance(event, ConnectionClosed):
-                if event.raw:
-                    self._emit(Exchange("S", event.raw, event, now))
+                self._emit(Exchange("S", event.raw, event, now))
                 if event.clean:
                     self._closed(event.reason or "the server closed the connection")
                 else:

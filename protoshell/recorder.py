@@ -1,0 +1,91 @@
+"""``--record FILE`` / ``:record FILE``: a session observer that writes the
+transcript notation as the session happens.
+
+Client lines are recorded as sent (with IMAP's tag), except message text
+after SMTP's 354, which is recorded as the user gave it (``Exchange.line``):
+``.foo`` is written ``C: .foo`` and replaying it through the same framer
+stuffs it exactly once.
+Payloads are written as the lecture's narration, ``S: <server sends N
+octets of message payload>``; their bytes go to ``--save-body`` if wanted.
+The writer flushes after every line, and ``close()`` is safe to call twice,
+so a Ctrl-C or a dropped connection loses nothing already seen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .proto.base import ConnectionClosed, Payload, ResponseEnd
+from .session import Exchange
+from .target import Target
+from .transcript.write import TranscriptWriter
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Recorder:
+    def __init__(self, writer: TranscriptWriter, target: Target) -> None:
+        self.writer = writer
+        self.target = target
+        self._payload_size: int | None = None
+        self._payload_total: int | None = None
+        self._hung_up = False
+
+    @classmethod
+    def open(cls, path: str, target: Target, *, redact: bool = True) -> Recorder:
+        """Open (truncate) ``path`` and write the header and the connect line.
+        Raises OSError when the file cannot be written."""
+        stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed by close()
+        writer = TranscriptWriter(stream, target=target.url, started=_now_iso(), protocol=target.protocol, redact=redact)
+        writer.connect(target.port)
+        return cls(writer, target)
+
+    def __call__(self, ex: Exchange) -> None:
+        if self.writer.closed:
+            return
+        event = ex.event
+        if isinstance(event, Payload):
+            if self._payload_size is None or event.offset == 0:
+                self._end_payload()
+                self._payload_size = 0
+                self._payload_total = event.total
+            self._payload_size += len(event.raw)
+            return
+        self._end_payload()
+        if ex.direction == "C":
+            if ex.line is not None:
+                self.writer.client(ex.line + b"\r\n")
+            else:
+                self.writer.client(ex.raw)
+        elif ex.direction == "note":
+            self.writer.comment(ex.note)
+        elif isinstance(event, ConnectionClosed):
+            if event.raw:
+                self.writer.server(event.raw)
+            self.writer.hangup("S")
+            self._hung_up = True
+        elif isinstance(event, ResponseEnd):
+            return
+        elif ex.raw:
+            self.writer.server(ex.raw)
+
+    def _end_payload(self) -> None:
+        if self._payload_size is None:
+            return
+        size, total = self._payload_size, self._payload_total
+        self._payload_size = self._payload_total = None
+        self.writer.payload(size)
+        if total is not None and size < total:
+            self.writer.comment(f"incomplete: {size} of {total} octets arrived")
+
+    def close(self, *, hangup: bool = False) -> None:
+        """Finish the file; ``hangup`` records that the client ended the
+        connection (not so for ``:stop`` in a shell that stays connected)."""
+        if self.writer.closed:
+            return
+        self._end_payload()
+        if hangup and not self._hung_up:
+            self.writer.hangup("C")
+        self.writer.close()
