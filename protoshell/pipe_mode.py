@@ -79,13 +79,23 @@ async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], Non
             raw = await _readline(stdin)
             if not raw:
                 break
+            line = _chomp(raw)
+            if not line and not _inside_message(session):
+                continue  # a blank line is no command (IMAP answers BAD, Dovecot hangs up after 3)
             if session.closed:
-                raise SessionError("closed", f"the server closed the connection; input not sent: {_chomp(raw)[:60]!r}")
-            await session.send_line(_chomp(raw))
+                raise SessionError("closed", f"the server closed the connection; input not sent: {line[:60]!r}")
+            await session.send_line(line)
             if session.framer.pending:
                 await session.wait_turn()
     await session.wait_turn()
     return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
+
+
+def _inside_message(session: Session) -> bool:
+    """True while lines are content (SMTP after 354, an IMAP literal or a
+    command continued after one), where an empty line must be sent."""
+    framer = session.framer
+    return bool(getattr(framer, "in_data", False) or getattr(framer, "mid_command", False))
 
 
 async def _http_requests(session: Session, stdin: IO[bytes]) -> None:

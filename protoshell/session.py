@@ -64,6 +64,8 @@ class Exchange:
 
 Observer = Callable[[Exchange], None]
 
+LAST_RESPONSE_LINES = 1000  # lines of the last response kept for :last
+
 
 class SessionError(Exception):
     """A failure of the conversation; ``kind`` maps to the exit code
@@ -105,6 +107,7 @@ class Session:
         self.error: SessionError | None = None
         self.last_rtt: float | None = None
         self.last_response: list[Exchange] = []
+        self.last_payload_size = 0
         self._reader: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._sent_at: float | None = None
@@ -120,7 +123,12 @@ class Session:
 
     def _emit(self, ex: Exchange) -> None:
         if ex.direction == "S":
-            self.last_response.append(ex)
+            # Kept for :last, bounded: payload bytes are only counted (they
+            # stream to observers), and only the first lines are kept.
+            if isinstance(ex.event, Payload):
+                self.last_payload_size += len(ex.raw)
+            elif len(self.last_response) < LAST_RESPONSE_LINES:
+                self.last_response.append(ex)
         for obs in list(self.observers):
             obs(ex)
 
@@ -188,6 +196,7 @@ class Session:
         assert self.transport is not None
         if self.framer.pending:
             self.last_response = []
+            self.last_payload_size = 0
             self._sent_at = time.monotonic()
         self._emit(Exchange("C", wire, None, time.time(), line=line, kind=kind))
         try:
@@ -296,9 +305,6 @@ class Session:
                     finally:
                         self._upgrading = False
             self._progress.set()
-            if isinstance(event, Payload):
-                # Let a waiting consumer run between chunks of a long body.
-                await asyncio.sleep(0)
 
     async def _upgrade(self) -> None:
         assert self.transport is not None

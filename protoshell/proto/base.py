@@ -75,7 +75,7 @@ class Limits:
     max_header_bytes: int = 32 << 10  # HTTP: the whole header block
     max_headers: int = 100  # HTTP: header field count
     max_request_line: int = 8 << 10  # HTTP server role: 414 above this
-    chunk_size: int = 64 << 10  # largest Payload event handed out at once
+    chunk_size: int = 256 << 10  # largest Payload event handed out at once (asyncio reads 256 KiB)
 
 
 DEFAULT_LIMITS: Final = Limits()
@@ -206,37 +206,49 @@ def strip_eol(raw: bytes) -> bytes:
 class LineBuffer:
     """Incoming bytes, split into CRLF lines without quadratic copying.
 
-    Keeps a list of chunks plus a scan position so that a line that arrives
-    byte by byte is found in linear time, and refuses to hold more than
+    Keeps a bytearray plus a scan position so that a line that arrives byte
+    by byte is found in linear time, and refuses to hold more than
     ``max_line`` bytes of an unfinished line.  Also hands out raw byte counts
-    for literals and bodies, which is why framers share it.
+    for literals and bodies, which is why framers share it: when a whole
+    received chunk is asked for (the common case inside a large body), the
+    very bytes object that arrived is handed on, with no copy at all.
 
     Lines end at LF; a CR before it is part of the terminator.  Whether a bare
     LF is acceptable is the framer's call (``line.endswith(b"\\r\\n")``).
     """
 
-    __slots__ = ("_buf", "_scan", "max_line", "eof")
+    __slots__ = ("_buf", "_whole", "_scan", "max_line", "eof")
 
     def __init__(self, max_line: int = DEFAULT_LIMITS.max_line) -> None:
         self._buf = bytearray()
+        self._whole: bytes | None = None  # one chunk held as received, buffer otherwise empty
         self._scan = 0  # bytes of _buf already known to contain no LF
         self.max_line = max_line
         self.eof = False
 
     def feed(self, data: bytes) -> None:
-        if data:
-            self._buf += data
-        else:
+        if not data:
             self.eof = True
+        elif not self._buf and self._whole is None:
+            self._whole = bytes(data)
+        else:
+            self._spill()
+            self._buf += data
+
+    def _spill(self) -> None:
+        if self._whole is not None:
+            self._buf += self._whole
+            self._whole = None
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return len(self._buf) + (len(self._whole) if self._whole is not None else 0)
 
     def readline(self) -> bytes | None:
         """One line with its terminator, or None if no full line is buffered.
 
         Raises RemoteProtocolError when an unfinished line exceeds max_line.
         """
+        self._spill()
         idx = self._buf.find(b"\n", self._scan)
         if idx < 0:
             self._scan = len(self._buf)
@@ -254,12 +266,30 @@ class LineBuffer:
 
     def read(self, n: int) -> bytes:
         """Up to n buffered bytes (possibly fewer, possibly none)."""
-        out = bytes(self._buf[:n])
+        whole = self._whole
+        if whole is not None and n >= len(whole):
+            self._whole = None
+            return whole
+        self._spill()
+        if n >= len(self._buf):
+            return self.take_all()
+        with memoryview(self._buf) as view:  # one copy, not two
+            out = bytes(view[:n])
         del self._buf[:n]
         self._scan = max(0, self._scan - len(out))
         return out
 
+    def peek(self, n: int) -> bytes:
+        """The first n buffered bytes, left in the buffer."""
+        if self._whole is not None:
+            return self._whole[:n]
+        return bytes(self._buf[:n])
+
     def take_all(self) -> bytes:
+        if self._whole is not None:
+            out = self._whole
+            self._whole = None
+            return out
         out = bytes(self._buf)
         self._buf.clear()
         self._scan = 0
