@@ -7,8 +7,9 @@ which keeps ``protoshell --version`` from loading all four.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import Framer

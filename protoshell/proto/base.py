@@ -20,18 +20,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol, Union
+from typing import Final, Literal, Protocol
 
 
 class _NeedData:
     """Sentinel type: the framer needs more bytes before it can emit an event."""
 
-    _instance: _NeedData | None = None
-
-    def __new__(cls) -> _NeedData:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return "NEED_DATA"
@@ -154,9 +149,6 @@ class ConnectionClosed(Event):
     reason: str = ""
 
 
-AnyEvent = Union[Event, ServerLine, Payload, ResponseEnd, ConnectionClosed]
-
-
 class Framer(Protocol):
     """What session.py and the servers rely on; each protocol implements it."""
 
@@ -203,6 +195,36 @@ def strip_eol(raw: bytes) -> bytes:
     return raw
 
 
+def chop_eol(line: bytes) -> bytes:
+    """Strip one trailing CRLF, LF or CR: a pasted terminator is not doubled
+    (openssl s_client's -crlf trap)."""
+    if line.endswith(b"\r\n"):
+        return line[:-2]
+    if line.endswith((b"\n", b"\r")):
+        return line[:-1]
+    return line
+
+
+def short_repr(data: bytes, limit: int = 60) -> str:
+    """A peer's or user's bytes, shortened for a one-line error message."""
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[:limit]!r}... ({len(data)} bytes)"
+
+
+def one_line(line: bytes) -> bytes:
+    """A command line as typed, without one trailing terminator; any other CR
+    or LF is refused, since a second line would desynchronise the counting of
+    replies (RFC 5321 2.3.8 and its kin): ``:raw`` exists to send those."""
+    line = chop_eol(line)
+    if b"\r" in line or b"\n" in line:
+        raise LocalProtocolError(
+            f"a command line cannot contain CR or LF (use :raw to send several lines): "
+            f"{short_repr(line)}"
+        )
+    return line
+
+
 class LineBuffer:
     """Incoming bytes, split into CRLF lines without quadratic copying.
 
@@ -217,7 +239,7 @@ class LineBuffer:
     LF is acceptable is the framer's call (``line.endswith(b"\\r\\n")``).
     """
 
-    __slots__ = ("_buf", "_whole", "_scan", "max_line", "eof")
+    __slots__ = ("_buf", "_scan", "_whole", "eof", "max_line")
 
     def __init__(self, max_line: int = DEFAULT_LIMITS.max_line) -> None:
         self._buf = bytearray()

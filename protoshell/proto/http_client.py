@@ -38,6 +38,7 @@ from .base import (
     Role,
     ServerLine,
     _NeedData,
+    one_line,
     strip_eol,
 )
 from .http_vocab import parse_status_line, status_outcome
@@ -258,12 +259,7 @@ class HttpClientFramer:
         leniently.  Empty lines before a request line are sent and ignored
         (RFC 9112 2.2).
         """
-        if line.endswith(b"\r\n"):
-            line = line[:-2]
-        elif line.endswith(b"\n"):
-            line = line[:-1]
-        if b"\r" in line or b"\n" in line:
-            raise LocalProtocolError("CR or LF inside a line: use :raw to send them")
+        line = one_line(line)
         if self._send_state == "body":
             remaining = self._body_remaining
             if len(line) == remaining:

@@ -126,6 +126,7 @@ from .base import (
     Role,
     ServerLine,
     _NeedData,
+    chop_eol,
     strip_eol,
 )
 from .vocab import Command, ReplyCode, Vocabulary, replies, table
@@ -793,7 +794,7 @@ class ImapFramer:
     def send(self, line: bytes) -> bytes:
         """Wire bytes for one line typed by the user; see the module docstring
         for tagging, literals, IDLE and AUTHENTICATE."""
-        line = _chop_eol(line)
+        line = chop_eol(line)
         if self._mode == "literal":
             return self._send_literal_line(line)
         if b"\r" in line or b"\n" in line:
@@ -873,7 +874,7 @@ class ImapFramer:
             line = bytes(self._raw_partial) + data[i : j + 1]
             self._raw_partial.clear()
             i = j + 1
-            self._client_line(_chop_eol(line), autotag=False)
+            self._client_line(chop_eol(line), autotag=False)
 
     def _client_line(self, line: bytes, autotag: bool) -> bytes:
         """Learn one complete client line (outside literal data); return it,
@@ -967,13 +968,6 @@ class ImapFramer:
         self._state = "not-authenticated"
 
 
-def _chop_eol(line: bytes) -> bytes:
-    """Strip one trailing CRLF, LF or CR: a pasted terminator is not doubled."""
-    if line.endswith(b"\r\n"):
-        return line[:-2]
-    if line.endswith((b"\n", b"\r")):
-        return line[:-1]
-    return line
 
 
 # ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from .base import (
     Role,
     ServerLine,
     _NeedData,
+    one_line,
     strip_eol,
 )
 from .vocab import Command, ReplyCode, Vocabulary, replies, table
@@ -318,18 +319,6 @@ def _short(data: bytes, limit: int = 60) -> str:
     return f"{data[:limit]!r}... ({len(data)} bytes)"
 
 
-def _one_line(line: bytes) -> bytes:
-    """The line without one trailing CRLF/LF/CR; refuse any other CR or LF."""
-    if line.endswith(b"\r\n"):
-        line = line[:-2]
-    elif line.endswith((b"\n", b"\r")):
-        line = line[:-1]
-    if b"\r" in line or b"\n" in line:
-        raise LocalProtocolError(
-            f"a command line cannot contain CR or LF (use :raw to send several lines): "
-            f"{_short(line)}"
-        )
-    return line
 
 
 # ---------------------------------------------------------------------------
@@ -661,7 +650,7 @@ class Pop3Framer:
     def send(self, line: bytes) -> bytes:
         """Wire bytes for one command (or SASL response) line."""
         self._check_can_send()
-        line = _one_line(line)
+        line = one_line(line)
         seen = self._raw_partial + line
         self._raw_partial = b""
         self._push(seen)

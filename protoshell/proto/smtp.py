@@ -53,6 +53,7 @@ from .base import (
     Role,
     ServerLine,
     _NeedData,
+    one_line,
     strip_eol,
 )
 from .vocab import Command, ReplyCode, Vocabulary, replies, table
@@ -357,19 +358,6 @@ def _short(data: bytes, limit: int = 60) -> str:
     return f"{data[:limit]!r}... ({len(data)} bytes)"
 
 
-def _one_line(line: bytes) -> bytes:
-    """The line without one trailing CRLF/LF/CR; refuse any other CR or LF,
-    since a second line would desynchronise reply counting (RFC 5321 2.3.8)."""
-    if line.endswith(b"\r\n"):
-        line = line[:-2]
-    elif line.endswith((b"\n", b"\r")):
-        line = line[:-1]
-    if b"\r" in line or b"\n" in line:
-        raise LocalProtocolError(
-            f"a command line cannot contain CR or LF (use :raw to send several lines): "
-            f"{_short(line)}"
-        )
-    return line
 
 
 # ---------------------------------------------------------------------------
@@ -698,7 +686,7 @@ class SmtpFramer:
         """Wire bytes for one line: a command, a SASL response, or (after 354)
         a message line, dot-stuffed; ``b"."`` ends the message."""
         self._check_can_send()
-        line = _one_line(line)
+        line = one_line(line)
         stuff = self._tail_mode() == "data" and not self._raw_partial
         if stuff and line.startswith(b".") and line != b".":
             # RFC 5321 4.5.2: a message line starting with "." gets another.
