@@ -167,3 +167,37 @@ def test_usage_errors_exit_2(args: list[str], words: str) -> None:
     r = run_cli(args)
     assert r.returncode == 2
     assert_one_clean_line(r.stderr, words)
+
+
+def test_one_gigabyte_literal_streams_within_a_memory_limit() -> None:
+    """A 1 GiB IMAP literal under a 768 MiB address-space limit: if any layer
+    held the literal, protoshell would die of MemoryError; it must stream it
+    to --save-body and finish cleanly, showing only a summary."""
+    size = 1 << 30
+    block = bytes(range(256)) * 256  # 64 KiB, binary
+    script = [
+        ("send", b"* OK scripted IMAP ready\r\n"),
+        ("expect", b"FETCH"),
+        ("send", b"* 1 FETCH (BODY[] {%d}\r\n" % size),
+        ("stream", block, size // len(block)),
+        ("send", b")\r\nA0001 OK FETCH completed\r\n"),
+        ("expect", b"LOGOUT"),
+        ("send", b"* BYE bye\r\nA0002 OK LOGOUT completed\r\n"),
+    ]
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
+
+    with ScriptedServer(script, timeout=60) as srv:
+        r = subprocess.run(
+            [sys.executable, "-m", "protoshell", f"imap://{srv.url_host}", "--save-body", "/dev/null"],
+            input=b"FETCH 1 BODY[]\nLOGOUT\n",
+            capture_output=True,
+            timeout=60,
+            check=False,
+            preexec_fn=limit_memory,
+        )
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    out = r.stdout.decode()
+    assert f"S: <server sends {size} octets of binary payload: binary, not shown>" in out
+    assert "S: A0001 OK FETCH completed" in out
