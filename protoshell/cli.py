@@ -73,8 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _subcommand(name: str, rest: list[str]) -> int:
-    sys.stderr.write(f"protoshell: '{name}' is not available in this version yet\n")
-    return 2
+    if name == "serve":
+        from .server.control import serve_main
+
+        return serve_main(rest)
+    from .replay import cli_entry
+
+    entry = {"replay": cli_entry.replay_main, "show": cli_entry.show_main, "demo": cli_entry.demo_main}[name]
+    return entry(rest)
 
 
 def _environment():  # type: ignore[no-untyped-def]
@@ -96,8 +102,7 @@ def _connect(args: argparse.Namespace) -> int:
         env.error("--timeout must be more than 0 seconds")
         return ExitStatus.USAGE
     if args.url is None:
-        env.error("no target URL given (the embedded server default is not available in this version yet)")
-        return ExitStatus.USAGE
+        return _embedded_default(args, env)
     try:
         target = parse_target(args.url)
         if args.starttls:
@@ -105,9 +110,39 @@ def _connect(args: argparse.Namespace) -> int:
     except TargetError as exc:
         env.error(str(exc))
         return ExitStatus.USAGE
+    return _open(target, args, env)
+
+
+def _open(target, args: argparse.Namespace, env, banner: str | None = None) -> int:  # type: ignore[no-untyped-def]
+    """The shell at a terminal, pipe mode otherwise (DESIGN.md section 1)."""
     if env.stdin_isatty:
-        env.error("the interactive shell is not available in this version yet; pipe lines into protoshell instead")
-        return ExitStatus.USAGE
+        from .shell.app import run_shell
+
+        return run_shell(target, args, env, banner=banner)
     from .runner import run_connection
 
     return run_connection(target, args, env)
+
+
+def _embedded_default(args: argparse.Namespace, env) -> int:  # type: ignore[no-untyped-def]
+    """Bare ``protoshell``: the embedded web server on a free loopback port,
+    in this process, and a session connected to it: works offline, on a
+    fresh machine, with nothing else running."""
+    from .server.control import EmbeddedServer
+    from .status import ExitStatus
+    from .target import parse_target
+
+    if args.starttls:
+        env.error("--starttls needs a target URL (the embedded server speaks plain HTTP)")
+        return ExitStatus.USAGE
+    try:
+        server = EmbeddedServer(port=0).start()
+    except (OSError, RuntimeError) as exc:
+        env.error(f"cannot start the embedded server: {exc}")
+        return ExitStatus.NETWORK
+    try:
+        target = parse_target(f"http://127.0.0.1:{server.port}")
+        banner = f"embedded web server on {target.url} serving {server.root}; try: GET / HTTP/1.1"
+        return _open(target, args, env, banner=banner)
+    finally:
+        server.stop()

@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from .context import Environment
 from .session import Session, SessionError
 from .status import ExitStatus, exit_for
 from .target import Target
+
+if TYPE_CHECKING:
+    from .render.console import ProtoConsole
 
 
 def run_connection(target: Target, args: argparse.Namespace, env: Environment) -> int:
@@ -45,17 +49,22 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
                 return ExitStatus.USAGE
             stack.callback(recorder.close, hangup=True)
             session.subscribe(recorder)
-        return asyncio.run(_run(session, env))
+        return asyncio.run(_run(session, env, console))
 
 
-async def _run(session: Session, env: Environment) -> int:
+async def _run(session: Session, env: Environment, console: ProtoConsole) -> int:
     from .pipe_mode import run_pipe
+    from .render.console import OutputClosed
 
     try:
         await session.open()
         return await run_pipe(session, env.stdin)
     except SessionError as exc:
+        if console.output_closed:
+            return ExitStatus.OK  # `protoshell ... | head`: the reader has seen enough
         env.error(str(exc))
         return exit_for(exc.kind)
+    except OutputClosed:
+        return ExitStatus.OK
     finally:
         await session.close()

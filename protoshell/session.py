@@ -271,6 +271,8 @@ class Session:
             self._fail(SessionError("protocol", f"protocol error from server: {exc}"))
         except asyncio.CancelledError:
             raise
+        except Exception as exc:  # noqa: BLE001 - an observer failed (output closed...)
+            self._fail(SessionError("observer", f"{type(exc).__name__}: {exc}"))
         finally:
             self._progress.set()
 

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..proto.base import ConnectionClosed, Payload, ResponseEnd, ServerLine, strip_eol
 from ..session import Exchange
-from ..transcript.escape import escape_line
+from .safe_text import display_line
 from .theme import outcome_style
 
 DISPLAY_LINE_CHARS = 4096  # a payload line longer than this is cut on screen
@@ -127,13 +127,13 @@ class ExchangeRenderer:
         text = Text(f"{side}: ", style=prefix_style)
         body = strip_eol(raw)
         if self.hex_view:
-            visible = escape_line(body) + ("\\r\\n" if raw.endswith(b"\r\n") else "\\n" if raw.endswith(b"\n") else "")
+            visible = display_line(body) + ("\\r\\n" if raw.endswith(b"\r\n") else "\\n" if raw.endswith(b"\n") else "")
             text.append(visible, style=style)
             self.console.print(text)
             for h in hexdump(raw):
                 self.console.print(Text(f"   {h}", style="protoshell.hex"))
             return
-        text.append(escape_line(body), style=style)
+        text.append(display_line(body), style=style)
         self.console.print(text, soft_wrap=True)
 
     # -- payloads ---------------------------------------------------------
@@ -175,7 +175,7 @@ class ExchangeRenderer:
             return
         view.shown_lines += 1
         text = Text("S: ", style="protoshell.prefix.server")
-        text.append(escape_line(strip_eol(line)), style="protoshell.data")
+        text.append(display_line(strip_eol(line)), style="protoshell.data")
         if cut:
             text.append(" …", style="protoshell.payload")
         self.console.print(text, soft_wrap=True)
