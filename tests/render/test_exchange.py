@@ -1,0 +1,106 @@
+"""What a person sees: C:/S: lines, safe text, payload summaries, colours."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from protoshell.context import Environment
+from protoshell.proto.base import Payload, ResponseEnd, ServerLine
+from protoshell.render.console import make_console
+from protoshell.render.exchange import ExchangeRenderer
+from protoshell.render.safe_text import display_line
+from protoshell.session import Exchange
+
+
+def render(exchanges: list[Exchange], *, color: bool = False, **kw: object) -> str:
+    out = io.StringIO()
+    renderer = ExchangeRenderer(make_console(out, color=color, width=100), **kw)  # type: ignore[arg-type]
+    for ex in exchanges:
+        renderer(ex)
+    renderer(Exchange("note", b"", None, time.time(), "end"))
+    return out.getvalue()
+
+
+def s_line(raw: bytes, status: str | None = "250", outcome: str = "ok") -> Exchange:
+    return Exchange("S", raw, ServerLine(raw, status, outcome), time.time())  # type: ignore[arg-type]
+
+
+def payload(data: bytes, offset: int = 0, total: int | None = None) -> Exchange:
+    return Exchange("S", data, Payload(data, offset, total), time.time())
+
+
+def test_lines_in_lecture_notation() -> None:
+    text = render([Exchange("C", b"EHLO bar.com\r\n", None, 0.0), s_line(b"250 OK\r\n")])
+    assert text.splitlines()[:2] == ["C: EHLO bar.com", "S: 250 OK"]
+
+
+def test_raw_send_of_two_lines_shows_two_c_lines() -> None:
+    text = render([Exchange("C", b"NOOP\r\nNOOP\r\n", None, 0.0)])
+    assert text.splitlines()[:2] == ["C: NOOP", "C: NOOP"]
+
+
+def test_terminal_escapes_from_the_server_are_shown_not_obeyed() -> None:
+    text = render([s_line(b"220 \x1b[31mred\x1b[0m \x07bell \xff\xfe\r\n")])
+    assert "\x1b" not in text and "\x07" not in text
+    assert "S: 220 \\x1b[31mred\\x1b[0m \\x07bell \\xff\\xfe" in text
+
+
+def test_display_keeps_what_is_printable() -> None:
+    assert display_line(b"<!DOCTYPE html> caf\xc3\xa9 \\Seen $x") == "<!DOCTYPE html> café \\Seen $x"
+    assert display_line(b"a\rb\tc\x00") == "a\\rb\\tc\\x00"
+    assert display_line("\u202eevil".encode()) == "\\xe2\\x80\\xaeevil"  # bidi override
+
+
+def test_text_payload_cut_at_max_lines_with_size_line() -> None:
+    body = b"".join(b"line %d\n" % i for i in range(50))
+    text = render([payload(body[:100], 0, len(body)), payload(body[100:], 100, len(body))], max_lines=3)
+    lines = text.splitlines()
+    assert lines[:3] == ["S: line 0", "S: line 1", "S: line 2"]
+    assert lines[3] == f"S: <server sends {len(body)} octets of text payload: first 3 lines shown (--max-lines)>"
+
+
+def test_binary_payload_is_only_summarised() -> None:
+    blob = bytes(range(256)) * 4
+    text = render([payload(blob, 0, len(blob))])
+    assert text.splitlines()[0] == "S: <server sends 1024 octets of binary payload: binary, not shown>"
+
+
+def test_content_type_names_the_payload() -> None:
+    from protoshell.proto.http import HttpClientFramer
+
+    framer = HttpClientFramer()
+    framer.send(b"GET / HTTP/1.1")
+    framer.send(b"Host: x")
+    framer.send(b"")
+    framer.receive_data(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x89PNG")
+    exchanges = []
+    while True:
+        ev = framer.next_event()
+        if isinstance(ev, ResponseEnd):
+            break
+        exchanges.append(Exchange("S", ev.raw, ev, 0.0))  # type: ignore[union-attr]
+    text = render(exchanges)
+    assert "S: Content-Type: image/png" in text
+    assert "S: <server sends 4 octets of image/png payload: binary, not shown>" in text
+
+
+def test_hex_view_shows_crlf_and_bytes() -> None:
+    text = render([Exchange("C", b"QUIT\r\n", None, 0.0)], hex_view=True)
+    assert "C: QUIT\\r\\n" in text
+    assert "51 55 49 54 0d 0a" in text
+
+
+def test_colour_by_outcome_only_on_a_terminal() -> None:
+    plain = render([s_line(b"550 no\r\n", "550", "error")])
+    assert "\x1b[" not in plain
+    coloured = render([s_line(b"550 no\r\n", "550", "error")], color=True)
+    assert "\x1b[" in coloured and "550 no" in coloured
+
+
+def test_no_color_env_and_flag_win_over_a_terminal() -> None:
+    tty = Environment(stdout_isatty=True, no_color_env=False)
+    assert tty.color() is True
+    assert tty.color(no_color_flag=True) is False
+    assert Environment(stdout_isatty=True, no_color_env=True).color() is False
+    assert Environment(stdout_isatty=False, no_color_env=False).color() is False
