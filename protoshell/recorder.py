@@ -34,13 +34,32 @@ class Recorder:
         self._hung_up = False
 
     @classmethod
-    def open(cls, path: str, target: Target, *, redact: bool = True) -> Recorder:
+    def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
         """Open (truncate) ``path`` and write the header and the connect line.
-        Raises OSError when the file cannot be written."""
+
+        ``mid_session``: the connection is already open (``:record`` in a
+        running shell), so there is no connect line to write, and the file
+        says that a replay needs the state the session had.  Raises OSError
+        when the file cannot be written."""
         stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed by close()
         writer = TranscriptWriter(stream, target=target.url, started=_now_iso(), protocol=target.protocol, redact=redact)
-        writer.connect(target.port)
+        if mid_session:
+            writer.comment("recording started in the middle of a session: the greeting and what came")
+            writer.comment("before are not here, so a replay must first bring a server to that state")
+        else:
+            writer.connect(target.port)
         return cls(writer, target)
+
+    def reconnected(self) -> None:
+        """The shell opened a new connection (``:reconnect``): record it, so a
+        replay reconnects at the same point."""
+        if self.writer.closed:
+            return
+        self._end_payload()
+        if not self._hung_up:
+            self.writer.hangup("C")
+        self.writer.connect(self.target.port)
+        self._hung_up = False
 
     def __call__(self, ex: Exchange) -> None:
         if self.writer.closed:

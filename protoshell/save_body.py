@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from .proto.base import Payload
+from .proto.base import Payload, ResponseEnd
 from .session import Exchange
 
 
@@ -21,6 +21,9 @@ class BodySaver:
 
     def __call__(self, ex: Exchange) -> None:
         event = ex.event
+        if isinstance(event, ResponseEnd) and self._file is not None:
+            self._file.flush()  # the response is whole: the file is too, for whoever looks
+            return
         if not isinstance(event, Payload):
             return
         if event.offset == 0 or self._file is None:

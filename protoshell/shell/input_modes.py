@@ -1,0 +1,209 @@
+"""What a typed line means, depending on where the conversation is.
+
+Pure functions and small state holders, no I/O:
+
+* ``classify``: ``:name args`` is a meta-command, ``::text`` sends ``:text``,
+  anything else goes to the server exactly as typed (no magic letters).
+* HTTP: a request is edited as one multi-line buffer; Enter on an empty line
+  sends it (``http_request_complete``), or, when the head declares a
+  ``Content-Length``, once that many octets of body have been typed.
+* IMAP: a line ending in ``{n}`` announces a literal (RFC 9051 4.3); after the
+  server's ``+`` the next typed lines are its n octets (``LiteralTracker``
+  counts them for the prompt; the framer sends them).
+* SMTP: after ``354`` the framer is in message mode; the framer dot-stuffs.
+* ``:pipeline``: which protocols may have several commands in flight, and
+  the reason why not, as the lecture asks ("would it work for POP3? Why not?").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..proto.base import strip_eol
+
+
+@dataclass(frozen=True, slots=True)
+class MetaLine:
+    name: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolLine:
+    text: str
+
+
+def classify(text: str) -> MetaLine | ProtocolLine:
+    """``:help EHLO`` -> MetaLine("help", "EHLO"); ``::x`` -> ProtocolLine(":x")."""
+    if text.startswith("::"):
+        return ProtocolLine(text[1:])
+    if text.startswith(":"):
+        name, _, arg = text[1:].partition(" ")
+        return MetaLine(name.strip().lower(), arg)  # spaces may matter (:raw)
+    return ProtocolLine(text)
+
+
+# --------------------------------------------------------------------- HTTP
+
+_CONTENT_LENGTH = re.compile(r"^\s*content-length\s*:\s*([0-9]+)\s*$", re.IGNORECASE)
+
+
+def _head_and_body(lines: list[str]) -> tuple[list[str], list[str] | None]:
+    """Split at the first empty line after the request line; leading empty
+    lines are skipped (RFC 9112 2.2 lets a server ignore them)."""
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    head: list[str] = []
+    for j in range(i, len(lines)):
+        if lines[j] == "":
+            return head, lines[j + 1 :]
+        head.append(lines[j])
+    return head, None
+
+
+def declared_length(head: list[str]) -> int | None:
+    for line in head[1:]:
+        m = _CONTENT_LENGTH.match(line)
+        if m is not None:
+            return int(m.group(1))
+    return None
+
+
+def http_request_complete(text: str) -> bool:
+    """Whether Enter (at the end of ``text``) should send the request."""
+    if text.startswith(":") or not text.strip():
+        return True
+    head, body = _head_and_body(text.split("\n"))
+    if body is None:
+        return False
+    want = declared_length(head) or 0
+    if want == 0:
+        return True
+    return len("\r\n".join(body).encode("utf-8")) >= want
+
+
+def split_http_request(text: str) -> tuple[list[bytes], bytes]:
+    """(head lines, body) of a typed request; the body is the lines after the
+    empty line joined by CRLF, cut to the declared Content-Length."""
+    head, body_lines = _head_and_body(text.split("\n"))
+    body = "\r\n".join(body_lines or []).encode("utf-8")
+    want = declared_length(head)
+    if want is not None:
+        body = body[:want]
+    return [h.encode("utf-8") for h in head], body
+
+
+# --------------------------------------------------------------------- IMAP
+
+_LITERAL = re.compile(rb"\{([0-9]{1,10})(\+?)\}$")
+
+
+def trailing_literal(line: bytes) -> tuple[int, bool] | None:
+    """``(n, non_synchronizing)`` when the line ends with ``{n}`` or ``{n+}``."""
+    m = _LITERAL.search(strip_eol(line))
+    if m is None:
+        return None
+    return int(m.group(1)), m.group(2) == b"+"
+
+
+class LiteralTracker:
+    """Counts the octets of a literal the user is typing, for the prompt.
+
+    The IMAP framer does the sending (``ImapFramer.send`` in literal mode):
+    a line that exactly fills what is left goes without CRLF, a shorter one
+    with its CRLF, and both count.  This mirrors that rule so the prompt can
+    say how many octets are still owed; the framer stays the authority (it
+    refuses a line that does not fit, and then nothing is counted here).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.remaining = size
+
+    def sent(self, length: int) -> None:
+        """A line of ``length`` octets (without CRLF) went out as literal data."""
+        if length == self.remaining:
+            self.remaining = 0
+        else:
+            self.remaining = max(0, self.remaining - length - 2)
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0
+
+
+# ----------------------------------------------------------------- pipeline
+
+POP3_REFUSAL = (
+    "POP3 cannot pipeline here. The lecture asks: 'Stacking commands is more efficient, "
+    "but would it work for POP3? Why not?' POP3 replies carry no tag (+OK/-ERR only), so "
+    "a reply cannot say which command it answers, and RFC 1939 lets a server read one "
+    "command at a time. Only a server whose CAPA reply lists PIPELINING promises to answer "
+    "stacked commands in order (RFC 2449 section 6.6); send CAPA to ask."
+)
+
+
+def pipeline_refusal(protocol: str, framer: object) -> str | None:
+    """None when several commands may be sent at once, else why not."""
+    if protocol == "imap":
+        return None  # tags name the command each reply answers (RFC 9051 2.2.1)
+    if protocol == "http":
+        return None  # RFC 9112 9.3.2: responses come back in request order
+    if protocol == "pop3":
+        if getattr(framer, "supports_pipelining", False):
+            return None
+        return POP3_REFUSAL
+    if protocol == "smtp":
+        keywords = getattr(framer, "ehlo_keywords", {}) or {}
+        if "PIPELINING" in keywords:
+            return None
+        if not keywords:
+            return (
+                "SMTP pipelining needs the server's consent: say EHLO first and look for "
+                "PIPELINING in the reply (RFC 2920 section 3)"
+            )
+        return (
+            "this server's EHLO reply does not list PIPELINING, so it may read one command "
+            "at a time and lose the rest (RFC 2920 section 3)"
+        )
+    return f"{protocol.upper()} pipelining is not supported"
+
+
+def pipeline_note(protocol: str) -> str:
+    return {
+        "imap": "tags (A0001, A0002...) match each reply to its command (RFC 9051 5.5)",
+        "smtp": "the server announced PIPELINING; replies come back in order (RFC 2920)",
+        "pop3": "the server's CAPA lists PIPELINING; replies come back in order (RFC 2449 6.6)",
+        "http": "responses come back in request order (RFC 9112 9.3.2)",
+    }.get(protocol, "")
+
+
+# ------------------------------------------------------------------ prompts
+
+
+def prompt_text(
+    protocol: str,
+    *,
+    message_mode: bool = False,
+    literal_left: int | None = None,
+    queued: int | None = None,
+    closed: bool = False,
+    waiting: bool = False,
+    idling: bool = False,
+) -> str:
+    """The prompt string, which tells the user what Enter will do."""
+    if closed:
+        return "closed> "
+    if waiting:
+        return "… waiting (Ctrl-C stops waiting)> "
+    if literal_left is not None:
+        return f"literal ({literal_left} octets)> "
+    if message_mode:
+        return "data> "
+    if idling:
+        return "idle (DONE ends it)> "  # RFC 2177 3
+    if queued is not None:
+        return f"{protocol} pipeline [{queued}]> "
+    return f"{protocol}> "

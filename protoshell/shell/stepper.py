@@ -1,0 +1,87 @@
+"""The interactive prompt of ``protoshell replay --step``.
+
+The debugger's logic is the pure ``replay.step.StepMachine``; this module
+only asks the questions with prompt_toolkit (line editing, history, and for
+"edit" the line to send prefilled, so a typo in a recorded command is fixed
+in place).  Ctrl-D or Ctrl-C at the prompt quits the replay.
+
+``make_stepper`` is the factory ``replay.cli_entry.replay_main`` takes;
+``replay_main`` here is that entry point with it filled in, for the CLI to
+route ``protoshell replay ...`` to.  When stdin is not a terminal the plain
+``LineStepper`` answers instead (prompt_toolkit wants a terminal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+
+from ..context import Environment
+from ..replay.cli_entry import replay_main as _replay_main
+from ..replay.engine import SEND, ClientContext, Controller, Decision
+from ..replay.step import LineStepper, StepMachine
+
+__all__ = ["PromptStepper", "make_stepper", "replay_main"]
+
+
+class PromptStepper:
+    """Asks before each C: line the machine wants to stop at."""
+
+    def __init__(
+        self,
+        machine: StepMachine,
+        write: Callable[[str], None],
+        *,
+        input: Input | None = None,
+        output: Output | None = None,
+    ) -> None:
+        self.machine = machine
+        self.write = write
+        self._input = input
+        self._output = output
+        self._session: PromptSession[str] | None = None
+
+    def _prompt_session(self) -> PromptSession[str]:
+        if self._session is None:
+            self._session = PromptSession(input=self._input, output=self._output)
+        return self._session
+
+    async def _ask(self, message: str, default: str = "") -> str | None:
+        try:
+            return await self._prompt_session().prompt_async(message, default=default)
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+    async def before_client(self, ctx: ClientContext) -> Decision:
+        if not self.machine.should_stop(ctx.lineno):
+            return SEND
+        for line in self.machine.announce(ctx):
+            self.write(line)
+        while True:
+            answer = await self._ask(self.machine.prompt)
+            if answer is None:
+                self.write("quit")
+                return Decision("quit")
+            reply = self.machine.handle(answer, ctx)
+            if reply.ask_edit:
+                reply = self.machine.edited(await self._ask("edit> ", default=ctx.text), ctx)
+            for line in reply.output:
+                self.write(line)
+            if reply.decision is not None:
+                return reply.decision
+
+
+def make_stepper(machine: StepMachine, env: Environment, write: Callable[[str], None]) -> Controller:
+    """The --step controller for this environment: the prompt at a
+    terminal, plain lines from a pipe."""
+    if env.stdin_isatty:
+        return PromptStepper(machine, write)
+    return LineStepper(machine, env.stdin, write)
+
+
+def replay_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
+    """``protoshell replay ...`` with the interactive ``--step`` prompt."""
+    return _replay_main(argv, env=env, make_stepper=make_stepper)

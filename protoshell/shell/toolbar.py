@@ -1,0 +1,108 @@
+"""The bottom toolbar: where we are connected, how, in what state, how much moved.
+
+Pure: ``toolbar_fragments(ToolbarInfo)`` returns prompt_toolkit fragments and
+``framer_state(framer)`` reads the state the framers publish (SMTP ``state`` /
+``in_data``, IMAP ``state`` / ``selected`` / ``idling``, POP3 ``state``), so
+the toolbar is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+
+from ..transport import TlsInfo
+
+
+@dataclass(frozen=True)
+class ToolbarInfo:
+    target: str
+    protocol: str
+    tls: TlsInfo | None
+    state: str
+    bytes_in: int
+    bytes_out: int
+    rtt: float | None
+    flags: tuple[str, ...] = ()
+    closed: bool = False
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            if unit == "B":
+                return f"{n} B"
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_rtt(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _attr(obj: object, name: str) -> object:
+    try:
+        return getattr(obj, name, None)
+    except (AttributeError, TypeError, ValueError):  # never break the toolbar
+        return None
+
+
+def framer_state(framer: object) -> str:
+    """A few words on the conversation's state, from what the framer publishes."""
+    parts: list[str] = []
+    state = _attr(framer, "state")
+    if _attr(framer, "protocol") == "http":
+        # HttpClientFramer: "status" means between responses.
+        state = "ready" if state == "status" else f"reading {state}"
+        sending = _attr(framer, "send_state")
+        if isinstance(sending, str) and sending != "request-line":
+            parts.append(f"sending {sending}")
+    if isinstance(state, str) and state:
+        parts.insert(0, state)
+    if _attr(framer, "in_data") is True and "data" not in parts:
+        parts.append("in DATA")
+    selected = _attr(framer, "selected")
+    if isinstance(selected, str) and selected:
+        parts.append(f"[{selected}]")
+    if _attr(framer, "idling") is True and state != "idle":
+        parts.append("idle")
+    pending = _attr(framer, "pending")
+    if isinstance(pending, int) and pending > 0:
+        parts.append(f"awaiting {pending}")
+    return " ".join(parts) or "-"
+
+
+def tls_text(tls: TlsInfo | None) -> str:
+    if tls is None:
+        return "plaintext"
+    check = "verified" if tls.verified else "NOT verified"
+    return f"{tls.version} {tls.cipher} {check}"
+
+
+def toolbar_fragments(info: ToolbarInfo) -> StyleAndTextTuples:
+    tls_style = (
+        "class:toolbar.plain"
+        if info.tls is None
+        else ("class:toolbar.tls" if info.tls.verified else "class:toolbar.insecure")
+    )
+    out: StyleAndTextTuples = [
+        ("class:toolbar.target", f" {info.target} "),
+        ("class:toolbar", f" {info.protocol.upper()} "),
+        (tls_style, f" {tls_text(info.tls)} "),
+    ]
+    if info.closed:
+        out.append(("class:toolbar.closed", " closed: :reconnect or :quit "))
+    else:
+        out.append(("class:toolbar.state", f" {info.state} "))
+    moved = f" in {human_bytes(info.bytes_in)} · out {human_bytes(info.bytes_out)}"
+    out.append(("class:toolbar", f"{moved} · rtt {human_rtt(info.rtt)} "))
+    for flag in info.flags:
+        out.append(("class:toolbar.flag", f" {flag} "))
+    return out

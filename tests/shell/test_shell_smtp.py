@@ -1,0 +1,292 @@
+"""The real shell against aiosmtpd (and a scripted socket server for faults),
+driven through prompt_toolkit's pipe input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.scripted_server import ScriptedServer
+from tests.integration.servers import SMTPServer
+
+from .driver import running_shell
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def envelope(sh: object) -> None:
+    sh.line("EHLO me")  # type: ignore[attr-defined]
+    sh.expect(r"^S: 250 ")  # type: ignore[attr-defined]
+    sh.line("MAIL FROM:<alice@example.com>")  # type: ignore[attr-defined]
+    sh.expect(r"^S: 250")  # type: ignore[attr-defined]
+    sh.line("RCPT TO:<bob@example.com>")  # type: ignore[attr-defined]
+    sh.expect(r"^S: 250")  # type: ignore[attr-defined]
+
+
+def test_data_mode_dot_stuffing_and_quit(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        for line in ("Subject: dots", "", ".hidden", "..two", "QUIT", "."):
+            sh.line(line)
+        sh.expect(r"^S: 250 OK message accepted")
+        # The user typed ".hidden"; the wire carried "..hidden" (RFC 5321 4.5.2).
+        assert re.search(r"^C: \.\.hidden$", sh.text, re.MULTILINE)
+        assert re.search(r"^C: QUIT$", sh.text, re.MULTILINE)  # message text, not a command
+        sh.line("QUIT")
+        sh.expect(r"^S: 221 ")
+        assert sh.wait_exit() == 0
+    (msg,) = smtp_server.wait_for_messages(1)
+    assert msg.data == b"Subject: dots\r\n\r\n.hidden\r\n..two\r\nQUIT\r\n"
+
+
+def test_meta_help_explain_last_and_unknown(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(":help MAIL")
+        sh.expect(r"^MAIL FROM:<reverse-path>")
+        sh.expect(r"RFC 5321 section 4\.1\.1\.2; the lecture's phase: ask")
+        sh.line("NOOP")
+        sh.expect(r"^S: 250 ")
+        sh.line(":explain")
+        sh.expect(r"^250: requested mail action okay, completed")
+        sh.line(":explain 354")
+        sh.expect(r"^354: start mail input")
+        sh.line(":last")
+        sh.expect(r"^status: 250 \(ok\)")
+        sh.expect(r"^round trip: [0-9.]+ ms")
+        sh.line(":frobnicate")
+        sh.expect(r"unknown meta-command :frobnicate")
+        sh.line("::help")
+        sh.expect(r"^C: :help$")
+        sh.expect(r"^S: 500 ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_raw_sends_bytes_and_replies_are_still_framed(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(r":raw NOOP\r\nNOOP one\r\n")
+        sh.expect(r"^C: NOOP$")
+        sh.expect(r"^C: NOOP one$")
+        sh.expect(r"^S: 250 ")
+        sh.expect(r"^S: 250 ")
+        sh.line(":hex on")
+        sh.line("NOOP")
+        sh.expect(r"^C: NOOP\\r\\n$")
+        sh.expect(r"4e 4f 4f 50 0d 0a")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_variables_are_substituted(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(":set who client.example")
+        sh.expect(r"\$who = client\.example")
+        sh.line(":vars")
+        sh.expect(r"^\$who = client\.example$")
+        sh.line("EHLO $who $unknown")
+        # Unknown names are left as typed (the renderer may show "$" escaped).
+        sh.expect(r"^C: EHLO client\.example \\?\$unknown$")
+        sh.expect(r"^S: 250 ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_pipeline_refused_without_the_ehlo_keyword(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(":pipeline")
+        sh.expect(r"say EHLO first.*RFC 2920")
+        sh.line("EHLO me")
+        sh.expect(r"^S: 250 ")
+        sh.line(":pipeline on")
+        sh.expect(r"does not list PIPELINING")
+        sh.line("NOOP")  # not queued: sent at once
+        sh.expect(r"^S: 250 ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_send_file_as_the_message(smtp_server: SMTPServer, tmp_path: Path) -> None:
+    message = tmp_path / "msg.eml"
+    message.write_bytes(b"Subject: file\r\n\r\n.starts with a dot\r\nend\r\n")
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(f":send-file {message}")
+        sh.expect(r"type DATA first")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        sh.line(f":send-file {message}")
+        sh.expect(r"^C: \.\.starts with a dot$")
+        sh.expect(r"^S: 250 OK message accepted")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+    (msg,) = smtp_server.wait_for_messages(1)
+    assert msg.data == b"Subject: file\r\n\r\n.starts with a dot\r\nend\r\n"
+
+
+@pytest.mark.parametrize("smtp_server", ["auth"], indirect=True)
+@pytest.mark.parametrize("mechanism", ["plain", "login"])
+def test_auth_reads_password_and_redacts(
+    smtp_server: SMTPServer, tmp_path: Path, mechanism: str
+) -> None:
+    record = tmp_path / "session.txt"
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(f":record {record}")
+        sh.expect(r"recording to")
+        sh.line("EHLO me")
+        sh.expect(r"^S: 250 ")
+        sh.line(f":auth {mechanism} bob")
+        sh.line("redqueen")  # typed at the password prompt
+        sh.expect(r"^S: 235 ")
+        envelope(sh)
+        sh.line(":stop")
+        sh.expect(r"recording saved to")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+        shown = sh.text
+    secrets = ("AGJvYgByZWRxdWVlbg==", "cmVkcXVlZW4=", "redqueen")
+    assert re.search(rf"^C: AUTH {mechanism.upper()}$", shown, re.MULTILINE)
+    assert re.search(r"^C: <redacted> \(\d+ octets of base64", shown, re.MULTILINE)
+    assert not any(s in shown for s in secrets)
+    transcript = record.read_text()
+    assert "C: EHLO me" in transcript and "S: 235" in transcript
+    assert not any(s in transcript for s in secrets)
+
+
+def test_starttls_upgrades_and_summarises(smtp_server_factory: object, tls_ca: object) -> None:
+    server = smtp_server_factory("starttls")  # type: ignore[operator]
+    with running_shell(server.url, "--cafile", str(tls_ca.ca_cert)) as sh:  # type: ignore[attr-defined]
+        sh.expect(r"^S: 220 ")
+        sh.line(":starttls")
+        sh.expect(r"^C: STARTTLS$")
+        sh.expect(r"^# TLS TLSv1\.[23] \S+; subject .*; verified$")
+        sh.line("EHLO again")
+        sh.expect(r"^S: 250 ")
+        sh.line(":starttls")
+        sh.expect(r"already encrypted")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_reconnect_and_timing(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(":timing on")
+        sh.line("NOOP")
+        sh.expect(r"^S: 250 ")
+        sh.expect(r"^# [0-9.]+ ms$")
+        sh.line(":reconnect")
+        sh.expect(r"^# connected to ")
+        sh.expect(r"^S: 220 ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_ctrl_c_stops_waiting_and_the_session_goes_on() -> None:
+    script = [
+        ("send", b"220 slow.example ready\r\n"),
+        ("expect", b"NOOP\r\n"),
+        ("sleep", 1.5),
+        ("send", b"250 late but here\r\n"),
+        ("expect", b"QUIT\r\n"),
+        ("send", b"221 bye\r\n"),
+        ("close",),
+    ]
+    with ScriptedServer(script) as server, running_shell(f"smtp://{server.url_host}") as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line("NOOP")
+        sh.expect(r"^C: NOOP$")
+        sh.type("\x03")  # Ctrl-C while waiting
+        sh.expect(r"stopped waiting")
+        sh.expect(r"^S: 250 late but here$")  # shown when it comes
+        sh.line("QUIT")
+        sh.expect(r"^S: 221 bye$")
+        assert sh.wait_exit() == 0
+
+
+def test_server_close_offers_reconnect() -> None:
+    script = [
+        ("send", b"220 ready\r\n"),
+        ("expect", b"NOOP\r\n"),
+        ("send", b"421 shutting down\r\n"),
+        ("close",),
+    ]
+    with ScriptedServer(script) as server, running_shell(f"smtp://{server.url_host}") as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line("NOOP")
+        sh.expect(r"^S: 421 shutting down$")
+        sh.expect(
+            r"the connection is closed: :reconnect to connect again, :quit or Ctrl-D to leave"
+        )
+        sh.line("NOOP")
+        sh.expect(r"not connected: :reconnect")
+        sh.type("\x04")  # Ctrl-D
+        assert sh.wait_exit() == 0
+
+
+def test_connection_refused_is_one_line_and_exit_3() -> None:
+    from tests.integration.servers import free_port
+
+    with running_shell(f"smtp://127.0.0.1:{free_port()}") as sh:
+        assert sh.wait_exit() == 3
+        assert "connection refused" in sh.err.snapshot()
+
+
+def test_protocol_error_from_the_server_is_reported_at_the_prompt() -> None:
+    script = [
+        ("send", b"220 ready\r\n"),
+        ("sleep", 0.5),
+        ("send", b"this is not SMTP\r\n"),  # unsolicited, while the prompt is shown
+        ("sleep", 2),
+    ]
+    with ScriptedServer(script) as server, running_shell(f"smtp://{server.url_host}") as sh:
+        sh.expect(r"^S: 220 ready$")
+        sh.expect(r"protocol error from server: not an SMTP reply line")
+        sh.expect(r"the connection is closed: :reconnect")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_a_paste_of_several_lines_is_sent_line_by_line(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.type("\x1b[200~EHLO pasted\nNOOP\n:explain 250\x1b[201~\r")  # bracketed paste
+        sh.expect(r"^C: EHLO pasted$")
+        sh.expect(r"^S: 250 ")
+        sh.expect(r"^C: NOOP$")
+        sh.expect(r"^S: 250 ")
+        sh.expect(r"^250: requested mail action okay")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
+def test_history_is_kept_per_protocol_and_ctrl_r_finds_it(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line("EHLO remembered.example")
+        sh.expect(r"^S: 250 ")
+        sh.line("NOOP")
+        sh.expect(r"^S: 250 ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.settle(0.5)  # the history file loads in the background
+        sh.type("\x12EHLO rem")  # Ctrl-R, then the search text
+        sh.settle(0.2)
+        sh.type("\r")  # accept the found line into the buffer
+        sh.settle(0.2)
+        sh.type("\r")  # and send it
+        sh.expect(r"^C: EHLO remembered\.example$")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
