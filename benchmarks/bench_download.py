@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.servers import make_tls_ca, running_dovecot, running_nginx  # noqa: E402
+from tests.integration.servers import make_tls_ca, running_dovecot, running_nginx
 
 
 def timed(argv: list[str], stdin: bytes = b"") -> tuple[float, int, int]:
@@ -95,8 +95,7 @@ def main() -> int:
         with running_nginx(work / "www", ca, base=work / "ngx") as ng:
             block = os.urandom(1 << 20)
             with open(ng.root / "big.bin", "wb") as f:  # streamed: keep this script's RSS small
-                for _ in range(size >> 20):
-                    f.write(block)
+                f.writelines(block for _ in range(size >> 20))
                 f.write(block[: size % (1 << 20)])
             (ng.root / "tiny.bin").write_bytes(b"x")
             url = f"http://{ng.host}:{ng.port}"

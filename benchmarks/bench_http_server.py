@@ -251,7 +251,7 @@ def report(
         f"best of {args.rounds}; {os.cpu_count()} CPUs"
     )
     header = f"{'case':<20}{'unit':>7}" + "".join(f"{n:>13}" for n in names)
-    header += f"{'vs http.server':>16}{'vs nginx':>11}"
+    header += f"{'vs http.server':>20}{'vs nginx':>20}"
     print(header)
     print("-" * len(header))
     missed = []
@@ -270,11 +270,11 @@ def report(
             mark = ""
             if target is not None:
                 ok = ratio >= target
-                mark = f" {'>=' if ok else '<'}{target:g}"
+                mark = f" ({'ok' if ok else 'want'} {target:g}x)"
                 if not ok:
                     missed.append(f"{case}: {ratio:.2f}x {peer} (target {target:g}x)")
             cells.append(f"{ratio:.2f}x{mark}")
-        row += f"{cells[0]:>16}{cells[1]:>11}"
+        row += f"{cells[0]:>20}{cells[1]:>20}"
         print(row)
     if missed:
         print("targets missed: " + "; ".join(missed))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 from .proto.base import ResponseEnd
 from .session import Exchange, Session, SessionError
@@ -142,8 +143,8 @@ async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
 def _declared_length(head: list[bytes]) -> int:
     """The Content-Length the user typed (0 if none or unreadable: the
     framer will complain about a bad one when it is sent)."""
-    from .proto.http_wire import header_value, parse_field_line
     from .proto.base import RemoteProtocolError
+    from .proto.http_wire import header_value, parse_field_line
 
     fields = []
     for line in head[1:]:

@@ -15,10 +15,12 @@ that reply are reported and thrown away, never parsed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 from .proto import framer_for
 from .proto.base import (
@@ -177,10 +179,10 @@ class Session:
     async def close(self) -> None:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
-            try:
+            # The reader reports its own failures through self.error; here it
+            # is only being stopped.
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-            except (asyncio.CancelledError, Exception):
-                pass
         if self.transport is not None:
             await self.transport.close()
         self.closed = True

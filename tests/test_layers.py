@@ -62,7 +62,7 @@ def _imports(path: Path) -> list[tuple[str, int]]:
     """(absolute dotted module, line) for every import in the file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     rel = path.relative_to(PKG.parent).with_suffix("")
-    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    package = list(rel.parts[:-1])
     out: list[tuple[str, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

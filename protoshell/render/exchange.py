@@ -146,7 +146,7 @@ class ExchangeRenderer:
         view.received += len(data)
         if view.binary is None and data:
             kind = view.content_type.split(";")[0].strip().lower()
-            textual = not kind or kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or kind.startswith("message/")
+            textual = not kind or kind.startswith(("text/", "message/")) or kind.endswith(("json", "xml", "javascript"))
             view.binary = (not textual) or _looks_binary(data)
         if view.binary or view.cut:
             return

@@ -15,7 +15,8 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 Step = tuple[Any, ...]
 
@@ -31,7 +32,7 @@ class ScriptedServer:
         self.errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self) -> ScriptedServer:  # noqa: PYI034 - Self needs 3.11 typing
         self._thread.start()
         return self
 

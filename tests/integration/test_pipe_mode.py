@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .servers import Dovecot, Nginx, SMTPServer, STARTTLSInjector, TLSCA
+from .servers import TLSCA, Dovecot, Nginx, SMTPServer, STARTTLSInjector
 
 MESSAGE = (
     b"From: Smith@bar.com\r\n"
