@@ -8,8 +8,9 @@ added to web/ without a matching entry, which would vanish from installs.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,278 @@
+"""One HTTP connection of the embedded server, without I/O.
+
+The asyncio server (``http_server.py``) only moves bytes; everything it
+decides is decided here, so it can be tested by feeding bytes:
+
+    conn.receive_data(bytes)       # b"" is EOF
+    reply = conn.next_reply()      # a Reply to write, or None (need data / closed)
+    conn.file_sent(n)              # after a Reply with a file: n bytes went out
+    conn.timeout_reply()           # the 408 to send when the client took too long
+
+A ``Reply`` is the bytes to write now (head, and the body when it is small
+or in memory), optionally followed by ``file_length`` bytes of an open
+``file`` for ``sendfile``, and whether to close afterwards.  Requests are
+answered strictly in order: after a reply with a file, ``next_reply`` returns
+None until ``file_sent`` is called, so pipelined requests wait their turn and
+at most one file is open per connection.
+
+The framer (``proto/http.py``, server role) parses requests and writes
+response heads (Content-Length, Connection); this module adds ``Date`` and
+``Server`` to every response (RFC 9110 6.6.1, 10.2.4), asks the router for
+the answer, turns framer errors into 400/414/431/501/505 pages and formats
+the access-log line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, Final, cast
+
+from ..proto.base import NEED_DATA, ConnectionClosed, Limits
+from ..proto.http import (
+    HttpRequest,
+    HttpRequestEnd,
+    HttpRequestError,
+    HttpServerFramer,
+    http_date,
+)
+from .routes import SERVER_NAME, Response, Router, error_response
+
+# The framer counts body bytes to know when a response is complete.  A file
+# sent with sendfile never passes through Python, so its bytes are counted
+# with views of this zero buffer (no copy, no allocation per call).
+_ZEROS: Final = memoryview(bytes(1 << 20))
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the server must do next for this connection."""
+
+    data: bytes
+    status: int
+    file: BinaryIO | None = None
+    file_length: int = 0
+    close: bool = False
+
+
+_LOG_SAFE: Final = re.compile(rb"[ !#-\[\]-~]*\Z")  # printable ASCII but " and \\
+
+
+def escape_log(data: bytes | str) -> str:
+    """Printable ASCII as is; ``"`` and ``\\`` backslash-escaped; every other
+    byte (control characters, ESC sequences, non-ASCII) as ``\\xNN``, so a log
+    line can never move the cursor, recolour a terminal or forge a second
+    line."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    if _LOG_SAFE.match(data):
+        return data.decode("ascii")
+    out: list[str] = []
+    for b in data:
+        if b == 0x22:
+            out.append('\\"')
+        elif b == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)
+
+
+_LOG_SAFE_TEXT: Final = re.compile(r"[ !#-\[\]-~]*\Z")
+
+
+def _escape_field(value: str) -> str:
+    """A header value for the log; the framer decoded it as Latin-1, so its
+    bytes are recovered exactly before escaping."""
+    if _LOG_SAFE_TEXT.match(value):
+        return value
+    return escape_log(value.encode("latin-1", "replace"))
+
+
+def _request_line(raw: bytes) -> bytes:
+    end = raw.find(b"\n")
+    line = raw if end < 0 else raw[:end]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+class _Clock:
+    """The Date header and the log timestamp change once a second; format
+    them once a second, not once a request."""
+
+    __slots__ = ("_now", "_second", "date", "log_time")
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._second = -1
+        self.date = ""
+        self.log_time = ""
+
+    def tick(self) -> float:
+        now = self._now()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self.date = http_date(second)
+            self.log_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+        return now
+
+
+class ServerConnection:
+    """The server side of one client connection; see the module docstring."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        peer: str = "-",
+        limits: Limits | None = None,
+        log: Callable[[str], None] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.router = router
+        self.peer = peer
+        self.framer = HttpServerFramer(limits) if limits is not None else HttpServerFramer()
+        self._log = log
+        self._clock = _Clock(now)
+        self._request: HttpRequest | None = None
+        self._file_pending = 0  # body bytes of a file reply not yet confirmed sent
+        self._file_keep = False
+        self.closed = False  # no more replies: close once the writes are done
+        self.requests = 0  # responses sent, for tests and statistics
+
+    # -- input --------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.framer.receive_data(data)
+
+    # -- output -------------------------------------------------------------
+
+    def next_reply(self) -> Reply | None:
+        """The reply to the next complete request, or None when more bytes
+        are needed, a file is still being sent, or the connection is done
+        (then ``closed`` is true)."""
+        if self.closed or self._file_pending:
+            return None
+        framer = self.framer
+        while True:
+            try:
+                event = framer.next_event()
+            except HttpRequestError as exc:
+                return self._refuse(exc.status, str(exc))
+            if event is NEED_DATA:
+                return None
+            if isinstance(event, HttpRequest):
+                self._request = event
+                if event.expects_continue:
+                    # RFC 9110 10.1.1: answer now instead of "100 Continue";
+                    # the body is never read, so the framer closes afterwards.
+                    return self._answer(event)
+                continue
+            if isinstance(event, HttpRequestEnd):
+                assert self._request is not None
+                return self._answer(self._request)
+            if isinstance(event, ConnectionClosed):
+                self.closed = True
+                return None
+            # Payload: a request body; nothing here takes one, so it is dropped.
+
+    def file_sent(self, n: int) -> None:
+        """``n`` bytes of the pending file went out.  Fewer than promised
+        (the file shrank, the client went away) closes the connection, since
+        its Content-Length can no longer be honoured."""
+        pending = self._file_pending
+        if pending <= 0:
+            return
+        self._file_pending = 0
+        if n < pending:
+            self.closed = True
+            return
+        sent = 0
+        while sent < pending:  # count the bytes with the framer (see _ZEROS)
+            k = min(len(_ZEROS), pending - sent)
+            self.framer.send_body(cast(bytes, _ZEROS[:k]))
+            sent += k
+        self._finish(self._file_keep)
+
+    def timeout_reply(self) -> Reply:
+        """408 and close: the client idled or trickled past the deadline
+        (RFC 9110 15.5.9)."""
+        return self._refuse(408, "the request did not arrive in time")
+
+    # -- internals ----------------------------------------------------------
+
+    def _answer(self, request: HttpRequest) -> Reply:
+        now = self._clock.tick()
+        try:
+            response = self.router.route(request, now=now)
+        except Exception as exc:  # noqa: BLE001 - a bug costs one response, not the server
+            response = error_response(500, f"internal error: {type(exc).__name__}")
+        return self._reply(response, request)
+
+    def _refuse(self, status: int, message: str) -> Reply:
+        self._clock.tick()
+        response = error_response(status, message, close=True)
+        return self._reply(response, None)
+
+    def _reply(self, response: Response, request: HttpRequest | None) -> Reply:
+        framer = self.framer
+        clock = self._clock
+        headers = [("Date", clock.date), ("Server", SERVER_NAME), *response.headers]
+        if response.close:
+            headers.append(("Connection", "close"))
+        body = response.body
+        file = response.file
+        length = response.length
+        no_body = response.status == 304 or response.status < 200
+        head = framer.send_response_head(
+            response.status, None, headers, body_length=None if no_body else length
+        )
+        keep = framer.keep_alive and not response.close
+        self.requests += 1
+        sent_length = 0 if (request is not None and request.method == "HEAD") or no_body else length
+        self._log_line(request, response, sent_length)
+        if file is not None:
+            if request is not None and request.method == "HEAD":  # pragma: no cover - router
+                response.close_file()
+                file = None
+            else:
+                self._file_pending = length
+                self._file_keep = keep
+                return Reply(head, response.status, file, length, close=not keep)
+        data = head + framer.send_body(body) if body else head
+        self._finish(keep)
+        return Reply(data, response.status, close=not keep)
+
+    def _finish(self, keep: bool) -> None:
+        self._request = None
+        if keep:
+            self.framer.start_next_request()
+        else:
+            self.closed = True
+
+    def _log_line(self, request: HttpRequest | None, response: Response, length: int) -> None:
+        if self._log is None:
+            return
+        line = referer = agent = "-"
+        if request is not None:
+            line = escape_log(_request_line(request.raw))
+            for name, value in request.headers:  # one pass, first of each wins
+                lname = name.lower()
+                if lname == "user-agent" and agent == "-":
+                    agent = _escape_field(value)
+                elif lname == "referer" and referer == "-":
+                    referer = _escape_field(value)
+        # The Combined Log Format of Apache and nginx, plus why, for errors.
+        text = (
+            f'{self.peer} - - [{self._clock.log_time}] "{line}" {response.status} {length} '
+            f'"{referer}" "{agent}"'
+        )
+        if response.status >= 400 and response.note:
+            text += f" ({escape_log(response.note)})"
+        self._log(text)
