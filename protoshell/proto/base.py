@@ -301,6 +301,20 @@ class LineBuffer:
         self._scan = max(0, self._scan - len(out))
         return out
 
+    def read_through(self, sep: bytes, limit: int) -> bytes | None:
+        """Everything up to and including the first ``sep``, if it ends
+        within ``limit`` bytes; else None, consuming nothing (the caller
+        then falls back to reading line by line, with its own errors)."""
+        self._spill()
+        idx = self._buf.find(sep, 0, limit)
+        if idx < 0:
+            return None
+        end = idx + len(sep)
+        out = bytes(self._buf[:end])
+        del self._buf[:end]
+        self._scan = 0
+        return out
+
     def peek(self, n: int) -> bytes:
         """The first n buffered bytes, left in the buffer."""
         if self._whole is not None:

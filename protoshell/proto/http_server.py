@@ -221,7 +221,7 @@ class HttpServerFramer:
 
     def _step(self) -> bool:
         if self._state == "idle":
-            return self._read_request_line()
+            return self._read_whole_head() or self._read_request_line()
         if self._state == "headers":
             return self._read_header_line()
         if self._state == "body":
@@ -239,6 +239,50 @@ class HttpServerFramer:
         if self._state not in ("done", "switched"):
             self._state = "closed"
         self._events.append(ConnectionClosed(b"", clean, reason))
+        return True
+
+    def _read_whole_head(self) -> bool:
+        """Fast path: a whole, ordinary request head already buffered is
+        parsed in one pass.  Anything unusual (bare LF or CR, obs-fold, empty
+        lines first, a limit reached, a field that does not match) is left
+        untouched for the line-by-line path, which explains it precisely."""
+        limits = self.limits
+        budget = limits.max_request_line + limits.max_header_bytes
+        buf = self._buf
+        if not buf or buf.peek(1) in (b"\r", b"\n"):
+            return False
+        head = buf.peek(budget)
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        lines = head[:end].split(b"\r\n")
+        request_line = lines[0]
+        if len(request_line) + 2 > limits.max_request_line or len(lines) - 1 > limits.max_headers:
+            return False
+        m = _REQUEST_LINE_RE.fullmatch(request_line)
+        if m is None or m.group(4) != b"1":
+            return False
+        header_bytes = end - len(request_line)  # field lines with their CRLFs
+        if header_bytes > limits.max_header_bytes:
+            return False
+        headers: list[tuple[str, str]] = []
+        for line in lines[1:]:
+            f = _FAST_FIELD_RE.fullmatch(line)
+            if f is None:
+                return False
+            headers.append((f.group(1).decode("ascii"), f.group(2).decode("latin-1")))
+        raw = buf.read_through(b"\r\n\r\n", budget)
+        assert raw is not None and len(raw) == end + 4
+        self._request_line = (
+            m.group(1).decode("ascii"),
+            m.group(2).decode("ascii"),
+            m.group(3).decode("ascii"),
+            (1, min(int(m.group(5)), 1)),
+        )
+        self._head += raw
+        self._headers = headers
+        self._header_bytes = header_bytes
+        self._finish_head()
         return True
 
     def _read_request_line(self) -> bool:
@@ -338,7 +382,7 @@ class HttpServerFramer:
         assert self._request_line is not None
         method, target, version, vtuple = self._request_line
         headers = tuple(self._headers)
-        framing = analyze_framing(headers)  # RemoteProtocolError -> 400
+        framing = _framing_of(headers)  # RemoteProtocolError -> 400
         hosts = [v for n, v in headers if n.lower() == "host"]
         if len(hosts) > 1:
             raise HttpRequestError(400, "more than one Host header field (RFC 9112 3.2)")
@@ -447,9 +491,12 @@ class HttpServerFramer:
             raise LocalProtocolError(f"control character in reason phrase {reason!r}")
         fields = list(headers)
         for name, value in fields:
-            if not name.isascii() or not TOKEN_RE.fullmatch(name.encode("ascii")):
-                raise LocalProtocolError(f"header name {name!r} is not a token")
-            if _BAD_VALUE_RE.search(value):
+            if name not in _CHECKED_NAMES:
+                if not name.isascii() or not TOKEN_RE.fullmatch(name.encode("ascii")):
+                    raise LocalProtocolError(f"header name {name!r} is not a token")
+                if len(_CHECKED_NAMES) < 1024:  # a server's names are few; stay bounded
+                    _CHECKED_NAMES.add(name)
+            if "\r" in value or "\n" in value or "\x00" in value:
                 raise LocalProtocolError(
                     f"CR, LF or NUL in the value of {name} (response splitting)"
                 )
@@ -522,6 +569,21 @@ class HttpServerFramer:
             self._response_remaining = remaining - len(data)
         return data
 
+    def body_sent(self, n: int) -> None:
+        """``n`` body bytes went out without passing through ``send_body``
+        (``sendfile``): count them the same way."""
+        if n < 0:
+            raise LocalProtocolError(f"negative byte count {n}")
+        if not self._final_sent or self._state == "switched":
+            raise LocalProtocolError("body_sent() before a final response head")
+        if not self._response_has_body:
+            return
+        remaining = self._response_remaining
+        if remaining is not None:
+            if n > remaining:
+                raise LocalProtocolError(f"{n} body bytes but only {remaining} left of the declared length")
+            self._response_remaining = remaining - n
+
     def start_next_request(self) -> None:
         """Reset for the next request on this kept-alive connection.
 
@@ -542,9 +604,29 @@ class HttpServerFramer:
 def _local_framing(fields: list[tuple[str, str]]) -> Framing:
     """Framing of headers *we* send: errors are LocalProtocolError."""
     try:
-        return analyze_framing(fields)
+        return _framing_of(fields)
     except RemoteProtocolError as exc:
         raise LocalProtocolError(str(exc)) from None
+
+
+_FRAMING_NAMES: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+_NO_FRAMING: Final = Framing()
+
+
+def _framing_of(fields: Iterable[tuple[str, str]]) -> Framing:
+    """``analyze_framing``, skipped when no field bears on framing (most
+    requests and responses): per-request cost matters in a server."""
+    fields = tuple(fields)
+    if any(name.lower() in _FRAMING_NAMES for name, _ in fields):
+        return analyze_framing(fields)
+    return _NO_FRAMING
+
+
+# Response header names already checked to be tokens (they repeat).
+_CHECKED_NAMES: set[str] = set()
+# One ordinary field line: token, colon, optional whitespace, a value of
+# visible characters, spaces and tabs and obs-text (no CR, LF, NUL).
+_FAST_FIELD_RE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[^\x00\r\n \t][^\x00\r\n]*?)?)[ \t]*")
 
 
 def _serialize(code: int, reason: str, fields: list[tuple[str, str]]) -> bytes:

@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Final, cast
+from typing import BinaryIO, Final
 
 from ..proto.base import NEED_DATA, ConnectionClosed, Limits
 from ..proto.http import (
@@ -39,11 +39,6 @@ from ..proto.http import (
     http_date,
 )
 from .routes import SERVER_NAME, Response, Router, error_response
-
-# The framer counts body bytes to know when a response is complete.  A file
-# sent with sendfile never passes through Python, so its bytes are counted
-# with views of this zero buffer (no copy, no allocation per call).
-_ZEROS: Final = memoryview(bytes(1 << 20))
 
 
 @dataclass(slots=True)
@@ -193,11 +188,7 @@ class ServerConnection:
         if n < pending:
             self.closed = True
             return
-        sent = 0
-        while sent < pending:  # count the bytes with the framer (see _ZEROS)
-            k = min(len(_ZEROS), pending - sent)
-            self.framer.send_body(cast(bytes, _ZEROS[:k]))
-            sent += k
+        self.framer.body_sent(pending)
         self._finish(self._file_keep)
 
     def timeout_reply(self) -> Reply:
