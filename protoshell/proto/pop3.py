@@ -35,25 +35,21 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Literal, NoReturn
+from typing import Final, Literal
 
 from .base import (
     DEFAULT_LIMITS,
-    NEED_DATA,
     ConnectionClosed,
     Event,
     Limits,
-    LineBuffer,
-    LocalProtocolError,
     Outcome,
-    RemoteProtocolError,
     ResponseEnd,
     Role,
     ServerLine,
-    _NeedData,
     one_line,
     strip_eol,
 )
+from .line_framer import LineReplyFramer
 from .vocab import Command, ReplyCode, Vocabulary, replies, table
 
 __all__ = [
@@ -364,7 +360,7 @@ _GREETING: Final = _Sent(b"", "greeting", "", False, False, "command", "command"
 _TIMESTAMP_RE: Final = re.compile(rb"<[^<>\s]*@[^<>\s]*>")
 
 
-class Pop3Framer:
+class Pop3Framer(LineReplyFramer):
     """Sans-IO POP3 client: feed server bytes, read events, send commands.
 
     Public state for the shell: ``pending``, ``state`` ("authorization",
@@ -375,11 +371,11 @@ class Pop3Framer:
 
     protocol = "pop3"
     role = Role.CLIENT
+    STARTTLS_WORD = "STLS"
+    STARTTLS_RFC = "RFC 2595 4"
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.limits = limits
-        self._buf = LineBuffer(limits.max_line)
-        self._ready: deque[Event] = deque()
+        super().__init__(limits)
         self._queue: deque[_Sent] = deque([_GREETING])  # RFC 1939 4: greeting first
         self._mode: _Mode = "command"  # how the server reads a line when _queue is empty
         self._in_body = False  # reading the multi-line body for _queue[0]
@@ -389,14 +385,7 @@ class Pop3Framer:
         self._numbers: list[int] = []
         self._numbers_new: list[int] = []
         self._timestamp: bytes | None = None
-        self._tls_pending = False
-        self._trailing = bytearray()
-        self._trailing_over = False
-        self._raw_partial = b""
         self._said_goodbye = False  # +OK to QUIT: the server closes next
-        self._eof = False
-        self._closed_sent = False
-        self._error: str | None = None
 
     # -- public state ------------------------------------------------------
 
@@ -439,61 +428,6 @@ class Pop3Framer:
     def greeting_timestamp(self) -> bytes | None:
         """The ``<...@...>`` timestamp from the greeting, which APOP digests."""
         return self._timestamp
-
-    @property
-    def trailing_data(self) -> bytes:
-        return bytes(self._trailing)
-
-    # -- receiving ---------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the server; ``b""`` is EOF."""
-        if self._eof:
-            return
-        if not data:
-            self._eof = True
-            self._buf.feed(b"")
-            return
-        if self._tls_pending:
-            self._keep_trailing(data)
-            return
-        self._buf.feed(data)
-
-    def _keep_trailing(self, data: bytes) -> None:
-        room = self.limits.max_line - len(self._trailing)
-        if len(data) > room:
-            self._trailing_over = True
-            data = data[: max(room, 0)]
-        self._trailing += data
-
-    def next_event(self) -> Event | _NeedData:
-        if self._ready:
-            return self._ready.popleft()
-        if self._error is not None:
-            raise RemoteProtocolError(self._error)
-        if self._closed_sent:
-            return NEED_DATA
-        if self._tls_pending:
-            if self._trailing_over:
-                self._fail(
-                    f"server sent more than {self.limits.max_line} bytes of plaintext "
-                    "after accepting STLS (RFC 2595 4)"
-                )
-            if self._eof:
-                return self._closed()
-            return NEED_DATA
-        try:
-            line = self._buf.readline()
-        except RemoteProtocolError as exc:
-            self._fail(str(exc))
-        if line is None:
-            return self._closed() if self._eof else NEED_DATA
-        return self._on_line(line)
-
-    def _fail(self, message: str) -> NoReturn:
-        """Record the error (the framer is dead from now on) and raise it."""
-        self._error = message
-        raise RemoteProtocolError(message)
 
     def _on_line(self, line: bytes) -> Event:
         body = strip_eol(line)
@@ -639,14 +573,6 @@ class Pop3Framer:
     def _push(self, line: bytes) -> None:
         self._queue.append(_classify(line, self._tail_mode()))
 
-    def _check_can_send(self) -> None:
-        if self._tls_pending:
-            raise LocalProtocolError(
-                "the server accepted STLS: finish the TLS handshake before sending (RFC 2595 4)"
-            )
-        if self._eof:
-            raise LocalProtocolError("the server has closed the connection")
-
     def send(self, line: bytes) -> bytes:
         """Wire bytes for one command (or SASL response) line."""
         self._check_can_send()
@@ -656,25 +582,9 @@ class Pop3Framer:
         self._push(seen)
         return line + b"\r\n"
 
-    def send_raw(self, data: bytes) -> bytes:
-        """``data`` unchanged; every complete CRLF line in it is counted as a
-        command that gets a response."""
-        self._check_can_send()
-        *lines, rest = (self._raw_partial + data).split(b"\r\n")
-        for line in lines:
-            self._push(line)
-        self._raw_partial = rest[: self.limits.max_line]
-        return data
-
     def tls_started(self) -> None:
         """TLS is up after an accepted STLS: drop the plaintext buffers and the
         capabilities (RFC 2595 4: the client MUST discard them), parse again."""
-        if not self._tls_pending:
-            raise LocalProtocolError("tls_started() without an STLS accepted by the server")
-        self._tls_pending = False
-        self._trailing.clear()
-        self._trailing_over = False
-        self._buf = LineBuffer(self.limits.max_line)
+        self._reset_after_tls()
         self._capa = {}
-        self._raw_partial = b""
         self._mode = "command"

@@ -37,25 +37,22 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Literal, NoReturn
+from typing import Final, Literal
 
 from .base import (
     DEFAULT_LIMITS,
-    NEED_DATA,
     ConnectionClosed,
     Event,
     Limits,
-    LineBuffer,
-    LocalProtocolError,
     Outcome,
     RemoteProtocolError,
     ResponseEnd,
     Role,
     ServerLine,
-    _NeedData,
     one_line,
     strip_eol,
 )
+from .line_framer import LineReplyFramer
 from .vocab import Command, ReplyCode, Vocabulary, replies, table
 
 __all__ = [
@@ -404,7 +401,7 @@ def _classify(line: bytes, mode: _Mode) -> _Sent:
     return _Sent(head, "command", verb, mode, after)
 
 
-class SmtpFramer:
+class SmtpFramer(LineReplyFramer):
     """Sans-IO SMTP client: feed server bytes, read events, send commands.
 
     Public state for the shell: ``pending``, ``state`` ("greeting", "command",
@@ -414,11 +411,11 @@ class SmtpFramer:
 
     protocol = "smtp"
     role = Role.CLIENT
+    STARTTLS_WORD = "STARTTLS"
+    STARTTLS_RFC = "RFC 3207 4.2"
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.limits = limits
-        self._buf = LineBuffer(limits.max_line)
-        self._ready: deque[Event] = deque()
+        super().__init__(limits)
         # Lines sent and not yet answered, oldest first; starts with the
         # greeting (RFC 5321 3.1).  Only entries that await a reply sit at
         # the head: message lines are dropped once nothing is ahead of them.
@@ -429,14 +426,7 @@ class SmtpFramer:
         self._cur_lines = 0
         self._ehlo: dict[str, str] = {}
         self._ehlo_new: dict[str, str] = {}
-        self._tls_pending = False
-        self._trailing = bytearray()
-        self._trailing_over = False
-        self._raw_partial = b""  # send_raw bytes after the last CRLF
         self._goodbye = ""  # set when the server announced it closes (221/421)
-        self._eof = False
-        self._closed_sent = False
-        self._error: str | None = None
 
     # -- public state ------------------------------------------------------
 
@@ -476,60 +466,10 @@ class SmtpFramer:
         """SASL mechanisms from the EHLO AUTH keyword (RFC 4954 3)."""
         return tuple(self._ehlo.get("AUTH", "").upper().split())
 
-    @property
-    def trailing_data(self) -> bytes:
-        return bytes(self._trailing)
+    def _line_error(self, exc: RemoteProtocolError) -> str:
+        return f"{exc} (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets)"
 
-    # -- receiving ---------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the server; ``b""`` is EOF."""
-        if self._eof:
-            return  # nothing can follow EOF; ignore rather than corrupt state
-        if not data:
-            self._eof = True
-            self._buf.feed(b"")
-            return
-        if self._tls_pending:
-            self._keep_trailing(data)
-            return
-        self._buf.feed(data)
-
-    def _keep_trailing(self, data: bytes) -> None:
-        room = self.limits.max_line - len(self._trailing)
-        if len(data) > room:
-            self._trailing_over = True
-            data = data[: max(room, 0)]
-        self._trailing += data
-
-    def next_event(self) -> Event | _NeedData:
-        if self._ready:
-            return self._ready.popleft()
-        if self._error is not None:
-            raise RemoteProtocolError(self._error)
-        if self._closed_sent:
-            return NEED_DATA
-        if self._tls_pending:
-            if self._trailing_over:
-                self._fail(
-                    f"server sent more than {self.limits.max_line} bytes of plaintext "
-                    "after accepting STARTTLS (RFC 3207 4.2)"
-                )
-            if self._eof:
-                return self._closed()
-            return NEED_DATA
-        try:
-            line = self._buf.readline()
-        except RemoteProtocolError as exc:
-            self._fail(f"{exc} (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets)")
-        if line is None:
-            return self._closed() if self._eof else NEED_DATA
-        return self._on_line(line)
-
-    def _fail(self, message: str) -> NoReturn:
-        """Record the error (the framer is dead from now on) and raise it."""
-        self._error = message
-        raise RemoteProtocolError(message)
+    # -- receiving -----------------------------------------------------------
 
     def _on_line(self, line: bytes) -> Event:
         parsed = _parse_reply(strip_eol(line))
@@ -673,15 +613,6 @@ class SmtpFramer:
         if entry.kind != "data":
             self._awaiting += 1
 
-    def _check_can_send(self) -> None:
-        if self._tls_pending:
-            raise LocalProtocolError(
-                "the server accepted STARTTLS: finish the TLS handshake before sending "
-                "(RFC 3207 4.2)"
-            )
-        if self._eof:
-            raise LocalProtocolError("the server has closed the connection")
-
     def send(self, line: bytes) -> bytes:
         """Wire bytes for one line: a command, a SASL response, or (after 354)
         a message line, dot-stuffed; ``b"."`` ends the message."""
@@ -696,28 +627,12 @@ class SmtpFramer:
         self._push(seen)
         return line + b"\r\n"
 
-    def send_raw(self, data: bytes) -> bytes:
-        """``data`` unchanged; every complete CRLF line in it is counted as
-        if sent with send() (but without dot-stuffing)."""
-        self._check_can_send()
-        *lines, rest = (self._raw_partial + data).split(b"\r\n")
-        for line in lines:
-            self._push(line)
-        self._raw_partial = rest[: self.limits.max_line]
-        return data
-
     def tls_started(self) -> None:
         """TLS is up after an accepted STARTTLS: drop the plaintext buffers and
         the EHLO knowledge (RFC 3207 4.2), and parse again."""
-        if not self._tls_pending:
-            raise LocalProtocolError("tls_started() without a STARTTLS accepted by the server")
-        self._tls_pending = False
-        self._trailing.clear()
-        self._trailing_over = False
-        self._buf = LineBuffer(self.limits.max_line)
+        self._reset_after_tls()
         self._ehlo = {}
         self._ehlo_new = {}
         self._cur_code = None
         self._cur_lines = 0
-        self._raw_partial = b""
         self._mode = "command"
