@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     _connect_options(p)
     p.add_argument("--record", metavar="FILE", help="write the session to FILE as a transcript")
     p.add_argument("--no-redact", action="store_true", help="keep passwords and cookies in the transcript")
+    p.add_argument(
+        "--loose-volatile",
+        action="store_true",
+        help="in the --record file, write dates, ids and timings the server chose as * (for replay --strict)",
+    )
     p.add_argument("--hex", action="store_true", help="show raw bytes (CR/LF visible) and a hex dump")
     p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body or literal (default 200)")
     p.add_argument("--save-body", metavar="FILE", help="stream the last body or literal to FILE")
@@ -77,10 +82,14 @@ def _subcommand(name: str, rest: list[str]) -> int:
         from .server.control import serve_main
 
         return serve_main(rest)
+    if name == "replay":
+        # The stepper's prompt is prompt_toolkit, which lives in shell/.
+        from .shell.stepper import replay_main
+
+        return replay_main(rest)
     from .replay import cli_entry
 
-    entry = {"replay": cli_entry.replay_main, "show": cli_entry.show_main, "demo": cli_entry.demo_main}[name]
-    return entry(rest)
+    return cli_entry.show_main(rest) if name == "show" else cli_entry.demo_main(rest)
 
 
 def _environment():  # type: ignore[no-untyped-def]

@@ -47,6 +47,11 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
             except OSError as exc:
                 env.error(f"cannot write --record file {args.record!r}: {exc.strerror}")
                 return ExitStatus.USAGE
+            if args.loose_volatile:
+                from .replay.volatile import loosen_file
+
+                # ExitStack runs callbacks last-in first-out: close, then loosen.
+                stack.callback(loosen_file, args.record)
             stack.callback(recorder.close, hangup=True)
             session.subscribe(recorder)
         return asyncio.run(_run(session, env, console))

@@ -406,6 +406,10 @@ class Shell:
             self.session.unsubscribe(self.recorder)
         self.recorder.close(hangup=hangup)
         path, self.recorder, self.record_path = self.record_path, None, None
+        if path is not None and getattr(self.args, "loose_volatile", False):
+            from ..replay.volatile import loosen_file
+
+            loosen_file(path)
         return path
 
     def start_saving(self, path: str) -> None:

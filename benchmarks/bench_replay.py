@@ -1,0 +1,195 @@
+"""Replaying a 1,000-command SMTP transcript vs a loop of smtplib calls.
+
+Both talk to the same aiosmtpd, started in its own process (so neither
+client shares its interpreter with the server), and do the same 1,000
+commands on one connection: 250 rounds of MAIL FROM, RCPT TO, RSET, NOOP,
+each answered before the next is sent.  The replay checks every answer
+against the transcript; smtplib only reads them.
+
+Cases, best of ``--runs``:
+
+- smtplib: ``s.mail(); s.rcpt(); s.rset(); s.noop()`` in a loop;
+- asyncio floor: the least an asyncio client can do (one task, streams,
+  read a line, no parsing, no checking): what the event loop alone costs
+  over blocking sockets, for context;
+- replay --quiet: the engine, checking, printing only the verdict;
+- replay > file: the whole ``protoshell replay`` output (2,000 C:/S: lines)
+  written to a file, as ``protoshell replay F > log`` does;
+- replay pipelined: the same commands, each round of four written as four
+  C: lines then four S: lines (the lecture's "re-ordered" form), so four
+  commands are in flight per turn: what a transcript can do that a loop of
+  smtplib calls cannot (aiosmtpd reads pipelined commands in order).
+
+Issue 5 asks the replay to be at least as fast as smtplib (ratio <= 1).
+
+    python benchmarks/bench_replay.py [--commands N] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from protoshell.context import Environment
+from protoshell.replay.cli_entry import replay_main
+
+ROUND = (
+    ("MAIL FROM:<smith@bar.com>", "250 OK"),
+    ("RCPT TO:<jones@foo.com>", "250 OK"),
+    ("RSET", "250 OK"),
+    ("NOOP", "250 OK"),
+)
+
+
+def start_aiosmtpd() -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.settimeout(2)
+                if c.recv(100).startswith(b"220"):
+                    return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("aiosmtpd did not start")
+
+
+def transcript(commands: int, *, group: int = 1) -> str:
+    """``group`` commands are sent before their answers are read (1: the
+    usual one command per turn; 4: each round pipelined, RFC 2920 style)."""
+    lines = ["S: 220 *", "C: EHLO bench", "S: 250-*", "S: ...", "S: 250 HELP"]
+    for start in range(0, commands, group):
+        turn = [ROUND[i % len(ROUND)] for i in range(start, min(start + group, commands))]
+        lines += [f"C: {command}" for command, _ in turn]
+        lines += [f"S: {reply}" for _, reply in turn]
+    lines += ["C: QUIT", "S: 221 *"]
+    return "\n".join(lines) + "\n"
+
+
+def run_smtplib(port: int, commands: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.ehlo("bench")
+        for i in range(commands):
+            step = i % 4
+            if step == 0:
+                code, _ = s.mail("smith@bar.com")
+            elif step == 1:
+                code, _ = s.rcpt("jones@foo.com")
+            elif step == 2:
+                code, _ = s.rset()
+            else:
+                code, _ = s.noop()
+            assert code == 250, code
+
+
+def run_asyncio_floor(port: int, commands: int) -> None:
+    """The least any asyncio client can do: one task, streams, no parsing
+    beyond reading a line, no checking.  What the event loop costs."""
+
+    async def go() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readline()
+        writer.write(b"EHLO bench\r\n")
+        while not (await reader.readline()).startswith(b"250 "):
+            pass
+        for i in range(commands):
+            command, _ = ROUND[i % len(ROUND)]
+            writer.write(command.encode() + b"\r\n")
+            line = await reader.readline()
+            assert line.startswith(b"250"), line
+        writer.write(b"QUIT\r\n")
+        await reader.readline()
+        writer.close()
+
+    asyncio.run(go())
+
+
+def run_replay(path: str, port: int, *, quiet: bool, out_path: str) -> None:
+    with open(out_path, "w", encoding="utf-8") as out:
+        env = Environment(
+            stdin=io.BytesIO(),
+            stdout=out,
+            stderr=sys.stderr,
+            stdin_isatty=False,
+            stdout_isatty=False,
+            no_color_env=True,
+        )
+        args = [path, "--target", f"smtp://127.0.0.1:{port}"] + (["--quiet"] if quiet else [])
+        status = replay_main(args, env=env)
+    assert status == 0, f"replay failed with {status}: see {out_path}"
+
+
+def best(fn: Callable[[], None], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--commands", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    proc, port = start_aiosmtpd()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bench.txt")
+            Path(path).write_text(transcript(args.commands))
+            piped = os.path.join(tmp, "pipelined.txt")
+            Path(piped).write_text(transcript(args.commands, group=4))
+            out = os.path.join(tmp, "out.txt")
+            results = {
+                "smtplib loop": best(lambda: run_smtplib(port, args.commands), args.runs),
+                "asyncio floor": best(lambda: run_asyncio_floor(port, args.commands), args.runs),
+                "replay --quiet": best(lambda: run_replay(path, port, quiet=True, out_path=out), args.runs),
+                "replay > file": best(lambda: run_replay(path, port, quiet=False, out_path=out), args.runs),
+            }
+            with open(out, encoding="utf-8") as f:
+                lines = sum(1 for _ in f)
+            results["replay pipelined"] = best(lambda: run_replay(piped, port, quiet=True, out_path=out), args.runs)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    base = results["smtplib loop"]
+    print(f"{args.commands} SMTP commands against aiosmtpd (own process), best of {args.runs}")
+    print(f"{'case':18} {'seconds':>8} {'us/cmd':>8} {'x smtplib':>10}")
+    for name, t in results.items():
+        print(f"{name:18} {t:8.3f} {t / args.commands * 1e6:8.0f} {t / base:10.2f}")
+    print(f"(replay > file wrote {lines} lines)")
+    quiet = results["replay --quiet"] / base
+    floor = results["replay --quiet"] / results["asyncio floor"]
+    print(
+        f"verdict: one command per turn, replay --quiet is {quiet:.2f}x smtplib "
+        f"({'OK' if quiet <= 1.0 else 'SLOWER THAN SMTPLIB'}, target <= 1.00) "
+        f"and {floor:.2f}x the asyncio floor; pipelined "
+        f"{results['replay pipelined'] / base:.2f}x smtplib"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

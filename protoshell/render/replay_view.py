@@ -1,0 +1,280 @@
+"""What replay, show and demo print: rich renderables fed with plain data.
+
+The replay engine (protoshell/replay/) sits above this layer and knows no
+rich; it hands these classes strings and numbers.  Everything a transcript
+or a server wrote goes through ``safe_text.display_line`` first, so a
+transcript holding raw control characters cannot drive the terminal.
+
+- ``MismatchView``: expected vs actual, side by side, with ``file:line``.
+- ``TranscriptView``: a transcript in the shell's colours (``show``), with a
+  title and the target above it, for the terminal or for export.
+- ``ReplayPrinter``: notes, mismatches and the final summary of a replay.
+- ``DemoPrinter``: the classroom demo's typed-out lines and phase badges.
+- ``export_html`` / ``export_svg``: rich's export with a title.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from .safe_text import display_line
+from .theme import theme
+
+__all__ = [
+    "DemoPrinter",
+    "MismatchView",
+    "ReplayPrinter",
+    "Row",
+    "TranscriptView",
+    "export_html",
+    "export_svg",
+    "recording_console",
+    "safe",
+]
+
+NoteLevel = Literal["info", "warning", "error"]
+
+
+def safe(text: str) -> str:
+    """Transcript notation or server text, printable whatever it holds."""
+    return display_line(text.encode("utf-8", "surrogateescape"))
+
+
+def _side_text(line: str, style: str) -> Text:
+    """``C: text`` / ``S: text`` with the prefix in its own colour."""
+    if line[:3] in ("C: ", "S: ") or line in ("C:", "S:"):
+        prefix_style = "protoshell.prefix.client" if line[0] == "C" else "protoshell.prefix.server"
+        out = Text(line[:3], style=prefix_style)
+        out.append(safe(line[3:]), style=style)
+        return out
+    return Text(safe(line), style=style)
+
+
+class MismatchView:
+    """Expected and actual side by side, the transcript's ``file:line`` on
+    top and the reason below."""
+
+    def __init__(
+        self,
+        *,
+        where: str,
+        expected: str,
+        actual: str,
+        reason: str,
+        expected_status: str | None = None,
+        actual_status: str | None = None,
+    ) -> None:
+        self.where = where
+        self.expected = expected
+        self.actual = actual
+        self.reason = reason
+        self.expected_status = expected_status
+        self.actual_status = actual_status
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            expand=False,
+            show_edge=False,
+            pad_edge=False,
+            title=Text(f"mismatch at {self.where}", style="protoshell.error"),
+            title_justify="left",
+        )
+        line = self.where.rsplit(":", 1)[-1]
+        table.add_column(f"expected (line {line})", overflow="fold", ratio=1)
+        table.add_column("actual (the server)", overflow="fold", ratio=1)
+        table.add_row(_side_text(self.expected, "protoshell.ok"), _side_text(self.actual, "protoshell.error"))
+        if self.expected_status is not None or self.actual_status is not None:
+            table.add_row(
+                Text(f"status {self.expected_status or '(none)'}", style="protoshell.note"),
+                Text(f"status {self.actual_status or '(none)'}", style="protoshell.note"),
+            )
+        yield table
+        yield Text(f"{self.where}: {self.reason}", style="protoshell.error")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One transcript line to show: ``prefix`` ("C: ", "S: ", "# ", ":" or
+    ""), ``text`` after it, ``style`` (a theme name) for the text."""
+
+    lineno: int
+    prefix: str
+    text: str
+    style: str
+    aside: str = ""  # a note shown dimmed after the line (a phase)
+
+
+_PREFIX_STYLES = {
+    "C: ": "protoshell.prefix.client",
+    "S: ": "protoshell.prefix.server",
+    "C:": "protoshell.prefix.client",
+    "S:": "protoshell.prefix.server",
+}
+
+
+class TranscriptView:
+    """A transcript as the shell shows an exchange, under a title rule and
+    the target; line numbers in a gutter when asked (handouts refer to them)."""
+
+    def __init__(
+        self,
+        rows: Sequence[Row],
+        *,
+        title: str,
+        target: str | None = None,
+        line_numbers: bool = False,
+    ) -> None:
+        self.rows = rows
+        self.title = title
+        self.target = target
+        self.line_numbers = line_numbers
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Rule(Text(safe(self.title), style="bold"), style="protoshell.note", align="left")
+        if self.target:
+            yield Text(f"target: {safe(self.target)}", style="protoshell.note")
+        width = len(str(max((r.lineno for r in self.rows), default=0)))
+        for row in self.rows:
+            line = Text()
+            if self.line_numbers:
+                line.append(f"{row.lineno:>{width}} ", style="protoshell.hex")
+            if row.prefix:
+                line.append(row.prefix, style=_PREFIX_STYLES.get(row.prefix, row.style))
+            line.append(safe(row.text), style=row.style)
+            if row.aside:
+                line.append(f"   [{row.aside}]", style="protoshell.note")
+            yield line
+
+
+class ReplayPrinter:
+    """The replay's own output, between and after the exchange lines."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def note(self, text: str, level: NoteLevel = "info") -> None:
+        style = "protoshell.note" if level == "info" else f"protoshell.note.{level}"
+        self.console.print(Text(f"# {safe(text)}", style=style))
+
+    def mismatch(
+        self,
+        *,
+        where: str,
+        expected: str,
+        actual: str,
+        reason: str,
+        expected_status: str | None = None,
+        actual_status: str | None = None,
+    ) -> None:
+        self.console.print(
+            MismatchView(
+                where=where,
+                expected=expected,
+                actual=actual,
+                reason=reason,
+                expected_status=expected_status,
+                actual_status=actual_status,
+            )
+        )
+
+    def plain(self, text: str) -> None:
+        """One line without colour (the stepper's answers)."""
+        self.console.print(Text(safe(text)), soft_wrap=True)
+
+    def summary(self, text: str, *, ok: bool) -> None:
+        self.console.print(Text(f"# {safe(text)}", style="protoshell.ok" if ok else "protoshell.error"))
+
+
+class DemoPrinter:
+    """Classroom output: a line typed out character by character, then its
+    phase (identify / ask / answer / goodbye) beside it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def heading(self, title: str, target: str) -> None:
+        self.console.print(Rule(Text(safe(title), style="bold"), style="protoshell.note", align="left"))
+        self.console.print(Text(f"target: {safe(target)}", style="protoshell.note"))
+
+    def prompt(self, text: str) -> None:
+        self.console.print(Text(safe(text), style="protoshell.note"))
+
+    def begin_line(self) -> None:
+        self.console.print(Text("C: ", style="protoshell.prefix.client"), end="")
+
+    def type_chars(self, chars: str) -> None:
+        self.console.print(Text(safe(chars), style="protoshell.client"), end="")
+
+    def end_line(self, phase: str | None) -> None:
+        if phase:
+            self.console.print(Text(f"   [{phase}]", style="protoshell.continue"))
+        else:
+            self.console.print()
+
+    def comment(self, text: str) -> None:
+        self.console.print(Text(f"# {safe(text)}", style="protoshell.note"))
+
+
+def recording_console(*, theme_name: str = "default", width: int = 100) -> Console:
+    """A console that keeps what is printed, for export (colours always on,
+    nothing written anywhere else)."""
+    import io
+
+    return Console(
+        file=io.StringIO(),
+        record=True,
+        theme=theme(theme_name),
+        force_terminal=True,
+        color_system="truecolor",
+        width=width,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+
+
+_HTML_FORMAT = """\
+<!DOCTYPE html>
+<html>
+<head>
+<meta charset="UTF-8">
+<title>{title}</title>
+<style>
+{{stylesheet}}
+body {{{{
+    color: {{foreground}};
+    background-color: {{background}};
+}}}}
+</style>
+</head>
+<body>
+    <pre style="font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace"><code style="font-family:inherit">{{code}}</code></pre>
+</body>
+</html>
+"""
+
+
+def export_html(console: Console, path: str, *, title: str) -> None:
+    """Write what ``console`` recorded as a stand-alone HTML page titled ``title``."""
+    safe_title = html.escape(title).replace("{", "{{").replace("}", "}}")
+    console.save_html(path, code_format=_HTML_FORMAT.format(title=safe_title))
+
+
+def export_svg(console: Console, path: str, *, title: str) -> None:
+    """Write what ``console`` recorded as an SVG picture with ``title`` in its frame."""
+    console.save_svg(path, title=title)
+
+
+def print_rows(console: Console, rows: Iterable[Row], *, title: str, target: str | None, line_numbers: bool = False) -> None:
+    console.print(TranscriptView(list(rows), title=title, target=target, line_numbers=line_numbers))
+

@@ -1,0 +1,199 @@
+"""Does what the server sent match what the transcript expects?  Pure.
+
+Two modes, as DESIGN.md section 3 says:
+
+``status`` (the default)
+    A server line matches when its *protocol status* matches: the status
+    token the protocol's own ``line_status`` gives the expected text equals
+    the actual line's (SMTP code and continuation mark ``250-``/``250``,
+    POP3 ``+OK``/``-ERR``, IMAP tag + ``OK``/``NO``/``BAD`` or the untagged
+    type ``* EXISTS``, HTTP ``HTTP 200``).  A line with no status (a POP3
+    listing line, an HTTP header, IMAP's ``)`` after a literal) matches any
+    line with no status.  The text around the status is the server's own
+    business: the lecture's ``250 OK`` matches aiosmtpd's ``250 OK message
+    accepted``.  An expected line that captures ``$name`` must also match as
+    a pattern, or there would be nothing to capture.
+``strict``
+    The whole line, terminator included, must match the expected text as a
+    pattern (``transcript.variables``): ``*`` is any run of characters,
+    ``$name`` captures a word.
+
+After an elision (``...``) the replayer looks for the next expected line
+among the server's lines; there an expected line *with* a status is found by
+its status (strict: by its text), and one *without* a status, or one that
+captures ``$name``, by its text, because "any data line" would stop the
+search at the first header.
+
+Payload narrations (``S: <server sends 1425 octets of message payload>``)
+match a payload (an IMAP literal, an HTTP body, the lines of a POP3
+message); the size is compared under ``--strict`` only, because a lecture's
+sizes are the lecture's server's, not yours.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..proto import line_status_for
+from ..proto.base import strip_eol
+from ..transcript.escape import line_to_text
+from ..transcript.model import Narration, ServerLine
+from ..transcript.variables import compile_expected
+
+__all__ = [
+    "Actual",
+    "ActualClose",
+    "ActualLine",
+    "ActualPayload",
+    "Check",
+    "Checker",
+    "Mode",
+    "describe_actual",
+    "describe_expected",
+]
+
+Mode = Literal["status", "strict"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActualLine:
+    """One line the server sent: its exact bytes and the status the framer
+    gave it (which knows the context: a POP3 message line that happens to
+    start with ``+OK`` is data)."""
+
+    raw: bytes
+    status: str | None
+
+    @property
+    def text(self) -> str:
+        return strip_eol(self.raw).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class ActualPayload:
+    """A whole payload: ``size`` octets arrived (of ``total`` declared)."""
+
+    size: int
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActualClose:
+    """The server closed the connection."""
+
+    reason: str = ""
+
+
+Actual = ActualLine | ActualPayload | ActualClose
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The verdict on one expected step.  ``reason`` says why not, for a
+    person; ``captures`` are the variables an ``S:`` line captured (values
+    in transcript notation)."""
+
+    ok: bool
+    reason: str = ""
+    captures: Mapping[str, str] = field(default_factory=dict)
+    expected_status: str | None = None
+    actual_status: str | None = None
+
+
+def describe_actual(item: Actual | None) -> str:
+    """What the server did, in the notation (for a mismatch report)."""
+    if item is None:
+        return "(nothing more: the server's answer had ended)"
+    if isinstance(item, ActualLine):
+        text = line_to_text(item.raw)
+        return f"S: {text}" if text else "S:"
+    if isinstance(item, ActualPayload):
+        return f"S: <server sends {item.size} octets of message payload>"
+    reason = f": {item.reason}" if item.reason else ""
+    return f"(the server closed the connection{reason})"
+
+
+def describe_expected(step: ServerLine | Narration) -> str:
+    if isinstance(step, ServerLine):
+        return f"S: {step.text}" if step.text else "S:"
+    return f"{step.side}: <{step.text}>" if step.kind != "elision" else f"{step.side}: ..."
+
+
+def _show_status(status: str | None) -> str:
+    return status if status is not None else "(no status: a data line)"
+
+
+class Checker:
+    """Compares expected transcript steps with what arrived, for one protocol."""
+
+    def __init__(self, protocol: str, *, strict: bool = False) -> None:
+        self.protocol = protocol
+        self.strict = strict
+        self.mode: Mode = "strict" if strict else "status"
+        self._line_status: Callable[[str], str | None] = line_status_for(protocol)
+        self._expected_status = functools.lru_cache(maxsize=4096)(self._line_status)
+
+    def expected_status(self, expected: ServerLine) -> str | None:
+        """The status token the expected line's text carries."""
+        return self._expected_status(expected.decoded)
+
+    def _status_matches(self, expected: str | None, actual: ActualLine) -> bool:
+        # The framer's status knows the context; the text's status is what
+        # the same line would say on its own.  Either agreeing is a match,
+        # so a data line that looks like a status line is judged fairly.
+        if expected == actual.status:
+            return True
+        return expected == self._line_status(actual.text)
+
+    def line(self, expected: ServerLine, actual: ActualLine) -> Check:
+        """Does ``actual`` match the expected ``S:`` line?"""
+        want = self.expected_status(expected)
+        got = actual.status if actual.status is not None else self._line_status(actual.text)
+        pattern = compile_expected(expected.text)
+        if self.strict:
+            captures = pattern.match(actual.raw)
+            if captures is None:
+                return Check(False, "the text differs (--strict compares the whole line; * is a wildcard)", {}, want, got)
+            return Check(True, "", captures, want, got)
+        if not self._status_matches(want, actual):
+            if want is None:
+                reason = "expected a data line (no status), the server sent a status line"
+            elif got is None:
+                reason = f"expected status {want}, the server sent a line with no status"
+            else:
+                reason = f"expected status {want}, the server answered {got}"
+            return Check(False, reason, {}, want, got)
+        if not pattern.names:
+            return Check(True, "", {}, want, got)
+        captures = pattern.match(actual.raw)
+        if captures is None:
+            names = ", ".join(f"${n}" for n in pattern.names)
+            return Check(
+                False,
+                f"the status matches, but {names} cannot be captured: the text around it differs",
+                {},
+                want,
+                got,
+            )
+        return Check(True, "", captures, want, got)
+
+    def found_after_elision(self, expected: ServerLine, actual: ActualLine) -> bool:
+        """Is ``actual`` the line the elision was hiding the way to?"""
+        want = self.expected_status(expected)
+        pattern = compile_expected(expected.text)
+        if self.strict or want is None or pattern.names:
+            # A line that captures must also have the words to capture.
+            return pattern.match(actual.raw) is not None
+        return self._status_matches(want, actual)
+
+    def payload(self, expected: Narration, actual: ActualPayload) -> Check:
+        """A payload narration against a payload that arrived."""
+        if self.strict and expected.octets is not None and expected.octets != actual.size:
+            return Check(False, f"expected {expected.octets} octets, {actual.size} arrived")
+        return Check(True)
+
+    def status_text(self, status: str | None) -> str:
+        return _show_status(status)

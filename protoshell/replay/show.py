@@ -1,0 +1,139 @@
+"""``protoshell show FILE``: a transcript in the shell's colours, or exported.
+
+Each ``S:`` line is coloured by its outcome, read from its status the same
+way the checker reads it (the protocol's ``line_status``): 2xx / ``+OK`` /
+``OK`` green, errors red, and so on; ``C:`` lines as the client's; the
+lecture's narration as payload text.  The protocol comes from the header
+(``protocol:`` or the target's scheme), from ``--protocol``, or is guessed
+from the lines of a pasted lecture excerpt.  The lecture's phase of each
+command (identify, ask, answer, goodbye) can be shown beside it.
+
+Rendering itself is ``render.replay_view.TranscriptView``; this module
+turns a ``Transcript`` into its rows and knows no rich.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from ..proto import PROTOCOLS, line_status_for, vocabulary_for
+from ..proto.base import Outcome
+from ..render.replay_view import Row
+from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine, Transcript
+from .engine import transcript_protocol
+
+__all__ = ["guess_protocol", "outcome_for", "phase_of", "rows_for", "title_for"]
+
+_SMTP_REPLY: Final = re.compile(r"[2-5]\d\d(?:[ -]|$)")
+_SMTP_OUTCOMES: Final[dict[str, Outcome]] = {"2": "ok", "3": "continue", "4": "temporary"}
+_POP3_OUTCOMES: Final[dict[str, Outcome]] = {"+OK": "ok", "-ERR": "error", "+": "continue"}
+
+
+def guess_protocol(transcript: Transcript) -> str | None:
+    """The protocol a transcript speaks: its header's, or a guess from the
+    server's lines (HTTP status lines, POP3 ``+OK``, IMAP ``*``, SMTP codes)."""
+    declared = transcript_protocol(transcript)
+    if declared is not None:
+        return declared
+    servers = [s.decoded for s in transcript.steps if isinstance(s, ServerLine)]
+    clients = [s.decoded for s in transcript.steps if isinstance(s, ClientLine)]
+    if any(t.startswith("HTTP/") for t in servers) or any(re.match(r"[A-Z]+ \S+ HTTP/\d", t) for t in clients):
+        return "http"
+    if any(t.upper().startswith(("+OK", "-ERR")) for t in servers):
+        return "pop3"
+    if any(t.startswith("* ") for t in servers) or any(re.match(r"[A-Za-z]+\d+ [A-Za-z]+", t) for t in clients):
+        return "imap"
+    if any(_SMTP_REPLY.match(t) for t in servers):
+        return "smtp"
+    return None
+
+
+def outcome_for(protocol: str | None, status: str | None) -> Outcome:
+    """How a status reads to a person (base.Outcome), for colour."""
+    if status is None or protocol is None:
+        return "data"
+    if protocol == "smtp":
+        return _SMTP_OUTCOMES.get(status[:1], "error")
+    if protocol == "pop3":
+        return _POP3_OUTCOMES.get(status, "data")
+    if protocol == "http":
+        try:
+            code = int(status.split()[-1])
+        except ValueError:
+            return "data"
+        if code < 200:
+            return "info"
+        if code < 300:
+            return "ok"
+        return "continue" if code < 400 else "error"
+    # IMAP: "A1 OK", "* EXISTS", "+"
+    if status == "+":
+        return "continue"
+    tag, _, kind = status.partition(" ")
+    if kind == "BAD":
+        return "error"
+    if kind == "NO":
+        return "temporary"
+    if tag == "*":
+        return "info"
+    return "ok" if kind == "OK" else "info"
+
+
+def phase_of(protocol: str | None, line: bytes) -> str | None:
+    """The lecture's phase of the command a client line starts (identify,
+    ask, answer, goodbye), from the protocol's vocabulary; None for a line
+    that is not a known command."""
+    if protocol not in PROTOCOLS:
+        return None
+    words = line.decode("utf-8", "replace").split()
+    if not words:
+        return None
+    vocab = vocabulary_for(protocol)
+    command = vocab.command(words[0])
+    if command is None and protocol == "imap" and len(words) > 1:
+        command = vocab.command(words[1])  # after the tag
+        if command is not None and command.name == "UID" and len(words) > 2:
+            command = vocab.command(words[2]) or command
+    return command.phase if command is not None else None
+
+
+def rows_for(transcript: Transcript, protocol: str | None, *, phases: bool = False) -> list[Row]:
+    """The transcript as display rows, styled by outcome; a run of blank
+    lines in the file (between the lecture's blocks) shows as one."""
+    status_of = line_status_for(protocol) if protocol in PROTOCOLS else None
+    rows: list[Row] = []
+    last = 0
+    for step in transcript.steps:
+        if last and step.lineno > last + 1:
+            rows.append(Row(step.lineno - 1, "", "", "protoshell.note"))  # the file's blank line(s)
+        last = step.lineno
+        if isinstance(step, ClientLine):
+            aside = (phase_of(protocol, step.raw) or "") if phases else ""
+            rows.append(Row(step.lineno, "C: " if step.text else "C:", step.text, "protoshell.client", aside))
+        elif isinstance(step, ServerLine):
+            status = status_of(step.decoded) if status_of is not None else None
+            style = f"protoshell.{outcome_for(protocol, status)}"
+            rows.append(Row(step.lineno, "S: " if step.text else "S:", step.text, style))
+        elif isinstance(step, Narration):
+            text = "..." if step.kind == "elision" else f"<{step.text}>"
+            rows.append(Row(step.lineno, f"{step.side}: ", text, "protoshell.payload"))
+        elif isinstance(step, Comment):
+            rows.append(Row(step.lineno, "", f"# {step.text}" if step.text else "#", "protoshell.note"))
+        elif isinstance(step, Meta):
+            words = " ".join([f":{step.command}", step.argtext]).rstrip()
+            rows.append(Row(step.lineno, "", words, "protoshell.continue"))
+    return rows
+
+
+def title_for(transcript: Transcript, title: str | None) -> str:
+    """``--title``, else the first comment after the header (what the lesson
+    teaches), else the file name."""
+    if title:
+        return title
+    for step in transcript.steps:
+        if isinstance(step, Comment) and step.text.strip():
+            return step.text.strip()
+        if not isinstance(step, Comment):
+            break
+    return transcript.source

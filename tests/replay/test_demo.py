@@ -1,0 +1,48 @@
+"""protoshell demo: typed-out lines, phases, the real answers; pace 0."""
+
+from __future__ import annotations
+
+from protoshell.server.control import EmbeddedServer
+
+from .support import TRANSCRIPTS, LectureSMTP, demo
+
+
+def test_demo_types_each_line_with_its_phase(lecture_smtp: LectureSMTP) -> None:
+    lines_to_send = sum(1 for t in (TRANSCRIPTS / "smtp_lecture.txt").read_text().splitlines() if t.startswith("C: "))
+    r = demo(str(TRANSCRIPTS / "smtp_lecture.txt"), "--target", lecture_smtp.url, "--pace", "0", stdin=b"\n" * lines_to_send)
+    assert r.status == 0, r.out + r.err
+    lines = r.out.splitlines()
+    assert lines[1] == f"target: {lecture_smtp.url}"
+    assert "C: EHLO bar.com   [identify]" in lines
+    assert "C: MAIL FROM:<Smith@bar.com>   [ask]" in lines or any(
+        line.startswith("C: MAIL FROM:<Smith@bar.com>   [") for line in lines
+    )
+    assert "C: QUIT   [goodbye]" in lines
+    assert lines.count("C: EHLO bar.com") == 0  # typed once, with its phase, not echoed again
+    assert "S: 550 No such user here" in lines  # the real answers
+    assert "# SMTP (say goodbye)" in lines  # the lesson's comments as they come
+    assert r.out.count("[Enter: send line") == lines_to_send
+
+
+def test_demo_goes_on_after_a_difference_and_q_stops(tmp_path: object) -> None:
+    with EmbeddedServer(TRANSCRIPTS.parent / "web") as server:
+        r = demo(str(TRANSCRIPTS / "http_lab.txt"), "--target", server.url, "--pace", "0", "--no-wait", "--theme", "classroom")
+        assert r.status == 0, r.out + r.err
+        r = demo(str(TRANSCRIPTS / "http_lab.txt"), "--target", server.url, "--pace", "0", stdin=b"\nq\n")
+        assert r.status == 1
+        assert r.out.count("[Enter: send line") == 2
+
+
+def test_demo_shows_the_imap_lecture_failure_and_continues(dovecot: object) -> None:
+    from .support import lecture_message
+
+    dovecot.deliver(lecture_message(), "frobozz")  # type: ignore[attr-defined]
+    r = demo(str(TRANSCRIPTS / "imap_lecture.txt"), "--target", dovecot.imap_url, "--pace", "0", "--no-wait")  # type: ignore[attr-defined]
+    assert r.status == 1
+    assert "mismatch at" in r.out and "imap_lecture.txt:28" in r.out
+    assert "C: A0006 LOGOUT   [goodbye]" in r.out.splitlines()  # it went on to the end
+
+
+def test_demo_usage_errors_exit_2() -> None:
+    r = demo(str(TRANSCRIPTS / "smtp_lecture.txt"), "--pace", "-1")
+    assert r.status == 2 and "--pace" in r.err
