@@ -81,6 +81,29 @@ class ExchangeRenderer:
         self.show_notes = show_notes
         self._payload: _PayloadView | None = None
         self._content_type = ""
+        # Into a pipe or file with no colours, lines are written as plain
+        # text: rich's layout costs ~50 us a line, which a 2,000-line replay
+        # log would feel.  Flushed at every turn end, so a pipe stays live.
+        self._plain = bool(console.no_color and not console.is_terminal and not console.record)
+
+    def _print(self, text: Text) -> None:
+        if self._plain:
+            self._write(text.plain + "\n")
+        else:
+            self.console.print(text, soft_wrap=True)
+
+    def _write(self, data: str) -> None:
+        try:
+            self.console.file.write(data)
+        except BrokenPipeError:
+            self.console.on_broken_pipe()
+
+    def _flush(self) -> None:
+        if self._plain:
+            try:
+                self.console.file.flush()
+            except BrokenPipeError:
+                self.console.on_broken_pipe()
 
     # The observer entry point.
     def __call__(self, ex: Exchange) -> None:
@@ -88,7 +111,8 @@ class ExchangeRenderer:
             self._end_payload()
             if self.show_notes or ex.level != "info":
                 style = "protoshell.note" if ex.level == "info" else f"protoshell.note.{ex.level}"
-                self.console.print(Text(f"# {ex.note}", style=style))
+                self._print(Text(f"# {ex.note}", style=style))
+                self._flush()
             return
         if ex.direction == "C":
             self._end_payload()
@@ -101,11 +125,13 @@ class ExchangeRenderer:
             return
         if isinstance(event, ResponseEnd):
             self._end_payload()
+            self._flush()
             return
         if isinstance(event, ConnectionClosed):
             self._end_payload()
             if event.raw:
                 self._line("S", event.raw, "protoshell.error")
+            self._flush()
             return
         self._end_payload()
         if isinstance(event, ServerLine):
@@ -123,18 +149,21 @@ class ExchangeRenderer:
             self._content_type = ""
 
     def _line(self, side: str, raw: bytes, style: str) -> None:
+        if self._plain and not self.hex_view:
+            self._write(f"{side}: {display_line(strip_eol(raw))}\n")
+            return
         prefix_style = "protoshell.prefix.client" if side == "C" else "protoshell.prefix.server"
         text = Text(f"{side}: ", style=prefix_style)
         body = strip_eol(raw)
         if self.hex_view:
             visible = display_line(body) + ("\\r\\n" if raw.endswith(b"\r\n") else "\\n" if raw.endswith(b"\n") else "")
             text.append(visible, style=style)
-            self.console.print(text)
+            self._print(text)
             for h in hexdump(raw):
-                self.console.print(Text(f"   {h}", style="protoshell.hex"))
+                self._print(Text(f"   {h}", style="protoshell.hex"))
             return
         text.append(display_line(body), style=style)
-        self.console.print(text, soft_wrap=True)
+        self._print(text)
 
     # -- payloads ---------------------------------------------------------
     def _payload_chunk(self, event: Payload) -> None:
@@ -178,7 +207,7 @@ class ExchangeRenderer:
         text.append(display_line(strip_eol(line)), style="protoshell.data")
         if cut:
             text.append(" …", style="protoshell.payload")
-        self.console.print(text, soft_wrap=True)
+        self._print(text)
 
     def _end_payload(self) -> None:
         view = self._payload
@@ -196,4 +225,4 @@ class ExchangeRenderer:
             return
         text = Text("S: ", style="protoshell.prefix.server")
         text.append(msg, style="protoshell.payload")
-        self.console.print(text)
+        self._print(text)
