@@ -8,10 +8,11 @@ Two ways in:
   socket listens and raises a clear ``OSError`` if it cannot; ``stop()``
   closes everything and joins the thread.  Also a context manager.
 - ``serve_main(argv)``: ``protoshell serve [--root DIR] [--port N]
-  [--bind ADDR] [--timeout S]`` in the foreground: prints the URL, logs one
-  line per request to stderr, and stops cleanly on Ctrl-C (exit 0).  Bad
-  arguments: one line, exit 2; cannot listen (port in use...): one line,
-  exit 3.
+  [--bind ADDR] [--timeout S] [--mail ...]`` in the foreground: prints the
+  URL, logs one line per request to stderr, and stops cleanly on Ctrl-C
+  (exit 0).  Bad arguments: one line, exit 2; cannot listen (port in
+  use...): one line, exit 3.  ``--mail`` adds the SMTP, POP3 and IMAP
+  servers of ``server/mail/`` in the same loop (options: ``mail/service.py``).
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 from ..proto.base import Limits
 from ..status import ExitStatus
 from .http_server import HttpServer
+
+if TYPE_CHECKING:
+    from .mail.service import MailConfig
 
 DEFAULT_PORT = 8080
 DEFAULT_BIND = "127.0.0.1"
@@ -263,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds a client may take to send a request (default {DEFAULT_TIMEOUT:g})",
     )
+    from .mail.service import add_mail_arguments
+
+    add_mail_arguments(p)
     return p
 
 
@@ -289,7 +296,13 @@ class _LineLog:
                 self.stream.flush()
 
 
-async def _serve(args: argparse.Namespace, root: Path, out: IO[str], err: IO[str]) -> int:
+async def _serve(
+    args: argparse.Namespace,
+    root: Path,
+    out: IO[str],
+    err: IO[str],
+    mail: MailConfig | None = None,
+) -> int:
     loop = asyncio.get_running_loop()
     log = _LineLog(err, loop)
     server = HttpServer(str(root), timeout=args.timeout, log=log)
@@ -298,6 +311,15 @@ async def _serve(args: argparse.Namespace, root: Path, out: IO[str], err: IO[str
     except OSError as exc:
         err.write(f"protoshell: {_listen_error(args.bind, args.port, exc)}\n")
         return ExitStatus.NETWORK
+    stack = None
+    if mail is not None:  # protoshell serve --mail
+        from .mail.service import start_mail_for_serve
+
+        mail.log = log
+        stack, status = await start_mail_for_serve(mail, out, err)
+        if stack is None:
+            await server.close()
+            return status
     stop = asyncio.Event()
     handled: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -316,6 +338,8 @@ async def _serve(args: argparse.Namespace, root: Path, out: IO[str], err: IO[str
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+        if stack is not None:
+            await stack.close()
         await server.close()
         log.flush()
     out.write("protoshell: server stopped\n")
@@ -350,8 +374,15 @@ def serve_main(
     if not root.is_dir():
         err.write(f"protoshell serve: --root {args.root}: not a directory\n")
         return ExitStatus.USAGE
+    from .mail.service import mail_config_from_args
+
     try:
-        return asyncio.run(_serve(args, root, out, err))
+        mail = mail_config_from_args(args)  # checks the mail options even without --mail
+    except ValueError as exc:
+        err.write(f"protoshell serve: {exc}\n")
+        return ExitStatus.USAGE
+    try:
+        return asyncio.run(_serve(args, root, out, err, mail if args.mail else None))
     except KeyboardInterrupt:  # Ctrl-C before the handlers were installed
         out.write("protoshell: server stopped\n")
         return ExitStatus.OK
