@@ -25,7 +25,6 @@ import signal
 import site
 import sys
 import sysconfig
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +32,7 @@ from typing import IO, TYPE_CHECKING, NoReturn
 
 from ..proto.base import Limits
 from ..status import ExitStatus
+from .background import BackgroundLoop
 from .http_server import HttpServer
 
 if TYPE_CHECKING:
@@ -111,11 +111,8 @@ class EmbeddedServer:
         self.log = log
         self.limits = limits
         self.ready_timeout = ready_timeout
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._background = BackgroundLoop("HTTP server", ready_timeout=ready_timeout, log=log)
         self._server: HttpServer | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self._port: int | None = None
 
     # -- public ---------------------------------------------------------------
@@ -134,7 +131,7 @@ class EmbeddedServer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self._port is not None
+        return self._background.running and self._port is not None
 
     def start(self) -> EmbeddedServer:
         """Start listening; returns once connections are accepted.
@@ -143,43 +140,23 @@ class EmbeddedServer:
         in the message) when the socket cannot be bound, RuntimeError when
         the server did not come up within ``ready_timeout`` seconds.
         """
-        if self._thread is not None:
+        if self._background.started:
             raise RuntimeError("the server was already started")
         # Fail in the caller's thread for a bad root or timeout.
         if self.timeout <= 0:
             raise ValueError("timeout must be more than 0 seconds")
         if not self.root.is_dir():
             raise NotADirectoryError(f"not a directory: {self.root}")
-        self._ready.clear()
-        self._error = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"protoshell-http-{self.host}", daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(self.ready_timeout):
-            self.stop()
-            raise RuntimeError(f"the HTTP server did not start within {self.ready_timeout} s")
-        if self._error is not None:
-            err = self._error
-            self._thread.join(self.ready_timeout)
-            self._thread = None
-            if isinstance(err, OSError):
-                raise OSError(
-                    err.errno, _listen_error(self.host, self._requested_port, err)
-                ) from err
-            raise err
+        try:
+            self._background.start(self._open, self._close)
+        except OSError as err:
+            raise OSError(err.errno, _listen_error(self.host, self._requested_port, err)) from err
         return self
 
     def stop(self) -> None:
         """Close the listening socket and every connection; join the thread.
         Safe to call twice, or after a failed start."""
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            with contextlib.suppress(RuntimeError):  # the loop already closed
-                loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(self.ready_timeout)
-        self._thread = None
+        self._background.stop()
         self._port = None
 
     def __enter__(self) -> EmbeddedServer:  # noqa: PYI034 - typing.Self is 3.11+
@@ -195,38 +172,15 @@ class EmbeddedServer:
 
     # -- the server thread ----------------------------------------------------------
 
-    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        """An unexpected error inside the server thread: never printed over
-        the shell's screen; it goes to the log callback when there is one."""
-        if self.log is not None:
-            self.log(f"internal error: {context.get('message', '')} {context.get('exception', '')}")
+    async def _open(self) -> None:
+        server = HttpServer(str(self.root), timeout=self.timeout, limits=self.limits, log=self.log)
+        await server.start(self.host, self._requested_port)
+        self._server = server
+        self._port = server.port
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        loop.set_exception_handler(self._on_loop_error)
-        try:
-            asyncio.set_event_loop(loop)
-            try:
-                server = HttpServer(
-                    str(self.root), timeout=self.timeout, limits=self.limits, log=self.log
-                )
-                loop.run_until_complete(server.start(self.host, self._requested_port))
-            except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
-                self._error = exc
-                return
-            self._server = server
-            self._port = server.port
-            self._ready.set()
-            loop.run_forever()
-            loop.run_until_complete(server.close())
-        finally:
-            self._ready.set()
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            asyncio.set_event_loop(None)
-            loop.close()
-            self._loop = None
+    async def _close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
 
 
 # -- protoshell serve -----------------------------------------------------------------

@@ -27,13 +27,13 @@ import importlib
 import inspect
 import ipaddress
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
+from ..background import BackgroundLoop
 from .certs import CertError, default_maildir, ensure_certificate, server_context
 from .maildir import MaildirStore
 from .pop3 import DEFAULT_TIMEOUT as POP3_TIMEOUT
@@ -355,11 +355,7 @@ class MailServices:
         )
         self.ready_timeout = ready_timeout
         self.stack = MailStack(self.config)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._running = False
+        self._background = BackgroundLoop("mail servers", ready_timeout=ready_timeout, log=log)
 
     # -- public -------------------------------------------------------------------------
 
@@ -398,38 +394,20 @@ class MailServices:
 
     @property
     def running(self) -> bool:
-        return self._running and self._thread is not None and self._thread.is_alive()
+        return self._background.running
 
     def start(self) -> MailServices:
         """Start all servers; returns once they listen.  Raises CertError,
         OSError (naming the port), or RuntimeError after ``ready_timeout``."""
-        if self._thread is not None:
+        if self._background.started:
             raise RuntimeError("the mail servers were already started")
         self.stack.prepare()  # certificate and folder errors in the caller's thread
-        self._ready.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name="protoshell-mail", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(self.ready_timeout):
-            self.stop()
-            raise RuntimeError(f"the mail servers did not start within {self.ready_timeout} s")
-        if self._error is not None:
-            err = self._error
-            self._thread.join(self.ready_timeout)
-            self._thread = None
-            raise err
+        self._background.start(self.stack.start, self.stack.close, after_close=_cancel_all)
         return self
 
     def stop(self) -> None:
         """Close every server and connection; join the thread.  Safe twice."""
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(self.ready_timeout)
-        self._thread = None
-        self._running = False
+        self._background.stop()
 
     def __enter__(self) -> MailServices:  # noqa: PYI034 - typing.Self is 3.11+
         return self.start()
@@ -441,40 +419,6 @@ class MailServices:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    # -- the thread ---------------------------------------------------------------------------
-
-    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        log = self.config.log
-        if log is not None:
-            log(
-                f"mail: internal error: {context.get('message', '')} {context.get('exception', '')}"
-            )
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        loop.set_exception_handler(self._on_loop_error)
-        try:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.stack.start())
-            except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
-                self._error = exc
-                return
-            self._running = True
-            self._ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stack.close())
-            _cancel_all(loop)
-        finally:
-            self._running = False
-            self._ready.set()
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            asyncio.set_event_loop(None)
-            loop.close()
-            self._loop = None
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
