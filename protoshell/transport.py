@@ -17,7 +17,7 @@ import socket
 import ssl
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 READ_HIGH_WATER = 1 << 20  # pause the socket when this much is queued unread
 READ_LOW_WATER = 256 << 10
@@ -117,8 +117,9 @@ class _Pipe(asyncio.Protocol):
         self._can_write.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Other event loops (uvloop) hand over transports that implement the
+        # interface without subclassing it: typed, not asserted.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -215,8 +216,7 @@ class Transport:
             raise _describe(exc, host, port) from None
         except UnicodeError:
             raise TransportError("dns", f"invalid host name {host!r}") from None
-        assert isinstance(transport, asyncio.Transport)
-        self = cls(host, port, pipe, transport)
+        self = cls(host, port, pipe, cast(asyncio.Transport, transport))
         if ssl_context is not None:
             self.tls = _tls_info(transport, ssl_context.verify_mode != ssl.CERT_NONE)
         return self

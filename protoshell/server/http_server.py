@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 from ..proto.base import Limits
 from .connection import Reply, ServerConnection
@@ -158,9 +158,10 @@ class _HttpProtocol(asyncio.Protocol):
     # -- asyncio callbacks ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        # Other event loops (uvloop) hand over transports that implement the
+        # interface without subclassing it: typed, not asserted.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
         self.conn = ServerConnection(

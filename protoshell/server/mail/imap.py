@@ -37,7 +37,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ...proto.base import LocalProtocolError
 from ...proto.imap_server import ImapServerLimits
@@ -224,9 +224,10 @@ class _ImapProtocol(asyncio.Protocol):
 
     # -- asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        # Other event loops (uvloop) hand over transports that implement the
+        # interface without subclassing it: typed, not asserted.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
         server = self.server
