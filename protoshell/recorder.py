@@ -13,7 +13,7 @@ so a Ctrl-C or a dropped connection loses nothing already seen.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .proto.base import ConnectionClosed, Payload, ResponseEnd
 from .session import Exchange
@@ -22,7 +22,7 @@ from .transcript.write import TranscriptWriter
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Recorder:

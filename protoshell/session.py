@@ -245,7 +245,7 @@ class Session:
             self._progress.clear()
             try:
                 await asyncio.wait_for(self._progress.wait(), limit)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 raise SessionError(
                     "timeout", f"no complete response from {self.target.host}:{self.target.port} within {limit:g} s"
                 ) from None

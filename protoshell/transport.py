@@ -210,7 +210,7 @@ class Transport:
                 ),
                 timeout,
             )
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise TransportError("timeout", f"timed out after {timeout:g} s connecting to {host}:{port}") from None
         except (OSError, ssl.SSLError) as exc:
             raise _describe(exc, host, port) from None
@@ -233,7 +233,7 @@ class Transport:
         if not pipe.chunks and not pipe.eof:
             try:
                 await asyncio.wait_for(pipe.wait(), timeout)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 raise TransportError("timeout", f"no answer from {self.host}:{self.port} within {timeout:g} s") from None
         if pipe.chunks:
             data = pipe.take()
@@ -253,7 +253,7 @@ class Transport:
         if not self._pipe._can_write.is_set():
             try:
                 await asyncio.wait_for(self._pipe._can_write.wait(), timeout)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 raise TransportError("timeout", f"{self.host}:{self.port} stopped reading for {timeout:g} s") from None
 
     async def start_tls(self, ssl_context: ssl.SSLContext, *, timeout: float) -> tuple[TlsInfo, int]:
@@ -272,7 +272,7 @@ class Transport:
                 ),
                 timeout + 1,
             )
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise TransportError("timeout", f"TLS handshake with {self.host}:{self.port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise _describe(exc, self.host, self.port) from None

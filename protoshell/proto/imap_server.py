@@ -656,7 +656,7 @@ def _parse_date(text: str) -> _dt.date:
 
 def format_internaldate(timestamp: float) -> bytes:
     """RFC 3501 9 date-time, in UTC: ``"17-Jul-1996 09:44:25 +0000"``."""
-    t = _dt.datetime.fromtimestamp(int(timestamp), _dt.timezone.utc)
+    t = _dt.datetime.fromtimestamp(int(timestamp), _dt.UTC)
     return f'"{t.day:2d}-{_MONTHS[t.month - 1]}-{t.year:04d} {t:%H:%M:%S} +0000"'.encode()
 
 

@@ -1007,8 +1007,8 @@ def test_list_and_status_arguments() -> None:
 @pytest.mark.parametrize(
     ("text", "when"),
     [
-        ("17-Jul-1996 02:44:25 -0700", dt.datetime(1996, 7, 17, 9, 44, 25, tzinfo=dt.timezone.utc)),
-        (" 1-Jan-2000 00:00:00 +0100", dt.datetime(1999, 12, 31, 23, 0, 0, tzinfo=dt.timezone.utc)),
+        ("17-Jul-1996 02:44:25 -0700", dt.datetime(1996, 7, 17, 9, 44, 25, tzinfo=dt.UTC)),
+        (" 1-Jan-2000 00:00:00 +0100", dt.datetime(1999, 12, 31, 23, 0, 0, tzinfo=dt.UTC)),
     ],
 )
 def test_parse_date_time(text: str, when: dt.datetime) -> None:

@@ -8,9 +8,8 @@ added to web/ without a matching entry, which would vanish from installs.
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -365,7 +365,7 @@ class _ImapProtocol(asyncio.Protocol):
         if not self._can_write.is_set():
             try:
                 await asyncio.wait_for(self._can_write.wait(), self.server.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._log("the client stopped reading; disconnecting")
                 self.abort()
 

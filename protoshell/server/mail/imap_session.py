@@ -209,7 +209,7 @@ class _Subject:
     def internal_date(self) -> _dt.date:
         content = self._open()
         ts = content.facts.mtime if content is not None else 0.0
-        return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).date()
+        return _dt.datetime.fromtimestamp(ts, _dt.UTC).date()
 
     def header(self, name: str) -> list[bytes]:
         content = self._open()

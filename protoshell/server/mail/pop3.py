@@ -252,7 +252,7 @@ class _Pop3Connection(asyncio.Protocol):
         self._wakeup.clear()
         try:
             await asyncio.wait_for(self._wakeup.wait(), self.service.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if self.transport is not None and not self._lost:
                 self.transport.write(self.machine.timeout_reply())
             self._say(f"pop3 {self.peer}: idle for {self.service.timeout:g} s, autologout")
@@ -267,7 +267,7 @@ class _Pop3Connection(asyncio.Protocol):
         if not self._can_write.is_set():
             try:
                 await asyncio.wait_for(self._can_write.wait(), self.service.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ConnectionError("the client stopped reading") from None
             if self._lost:
                 raise ConnectionResetError("the client went away")
@@ -327,7 +327,7 @@ class _Pop3Connection(asyncio.Protocol):
                 server_side=True,
                 ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
             )
-        except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
             self._early = None
             self._say(f"pop3 {self.peer}: TLS handshake failed: {exc}")
             self.abort()
