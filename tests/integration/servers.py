@@ -1285,3 +1285,36 @@ def running_injector(
         yield injector
     finally:
         injector.stop()
+
+
+def tls_with_first_command(sock: socket.socket, context: ssl.SSLContext, command: bytes) -> bytes:
+    """A TLS handshake over ``sock`` in which the client's Finished message
+    and its first command leave in one write, as curl's often do; returns
+    the server's first decrypted bytes (b"" if none within 3 s)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    sock.settimeout(3)
+    for _ in range(100):
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            if outgoing.pending:
+                sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            if not data:
+                return b""
+            incoming.write(data)
+    tls.write(command)
+    sock.sendall(outgoing.read())  # Finished + the command, one segment
+    got = b""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        while b"\n" not in got:
+            try:
+                got += tls.read(4096)
+            except ssl.SSLWantReadError:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                incoming.write(data)
+    return got

@@ -30,7 +30,7 @@ import pytest
 from protoshell.proto.imap_server import ImapServerLimits
 from protoshell.server.mail.imap import running_imap, start_imap_server
 
-from .servers import TLSCA, ci_mode, require_binary
+from .servers import TLSCA, ci_mode, require_binary, tls_with_first_command
 
 USER, PASSWORD = "bob", "redqueen"
 TIMEOUT = 10.0
@@ -474,36 +474,6 @@ def test_starttls_discards_injected_plaintext(imap_server: Target, tls_ca: TLSCA
             assert b"STARTTLS" not in caps and b"AUTH=PLAIN" in caps
 
 
-def _handshake_then_send(sock: socket.socket, context: ssl.SSLContext, data: bytes) -> bytes:
-    """A client TLS handshake whose last flight (Finished) and first command
-    leave in one TCP write, as curl often does; returns the first decrypted
-    line the server sends back (b"" if none)."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    for _ in range(50):
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            if outgoing.pending:
-                sock.sendall(outgoing.read())
-            chunk = sock.recv(65536)
-            if not chunk:
-                return b""
-            incoming.write(chunk)
-    tls.write(data)
-    sock.sendall(outgoing.read())  # Finished + the command together
-    got = b""
-    with contextlib.suppress(OSError):
-        while b"\n" not in got:
-            try:
-                got += tls.read(4096)
-            except ssl.SSLWantReadError:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                incoming.write(chunk)
-    return got
 
 
 @pytest.mark.parametrize("attempt", range(5))
@@ -518,7 +488,7 @@ def test_command_right_behind_the_tls_handshake_is_answered(
         sock.sendall(b"a STARTTLS\r\n")
         assert f.readline() == b"a OK Begin TLS negotiation now\r\n"
         f.close()
-        got = _handshake_then_send(sock, tls_ca.client_context(), b"b NOOP\r\n")
+        got = tls_with_first_command(sock, tls_ca.client_context(), b"b NOOP\r\n")
     assert got == b"b OK NOOP completed\r\n"
 
 

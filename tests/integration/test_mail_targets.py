@@ -31,7 +31,7 @@ import pytest
 from protoshell.server.mail.maildir import MaildirStore
 from protoshell.server.mail.service import MailServices
 
-from .servers import HOST, TLSCA, require_binary
+from .servers import HOST, TLSCA, require_binary, tls_with_first_command
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFLINE = ROOT / "transcripts" / "offline"
@@ -656,37 +656,6 @@ def test_an_idle_pop3_client_is_logged_out(tmp_path: Path) -> None:
         assert len(mail.store) == 1  # no QUIT: DELE not applied
 
 
-def _tls_with_first_command(sock: socket.socket, context: ssl.SSLContext, command: bytes) -> bytes:
-    """A TLS handshake over ``sock`` in which the client's Finished message
-    and its first command leave in one write, as curl's often do; returns
-    the server's first decrypted bytes (b"" if none within 3 s)."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    sock.settimeout(3)
-    for _ in range(100):
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            if outgoing.pending:
-                sock.sendall(outgoing.read())
-            data = sock.recv(65536)
-            if not data:
-                return b""
-            incoming.write(data)
-    tls.write(command)
-    sock.sendall(outgoing.read())  # Finished + the command, one segment
-    got = b""
-    with contextlib.suppress(TimeoutError, ConnectionError):
-        while b"\n" not in got:
-            try:
-                got += tls.read(4096)
-            except ssl.SSLWantReadError:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                incoming.write(data)
-    return got
 
 
 
@@ -707,7 +676,7 @@ def test_a_command_sent_with_the_end_of_the_tls_handshake_is_answered(
         c.line()
         c.send(upgrade + b"\r\n")
         c.until(ok)
-        got = _tls_with_first_command(c.sock, tls_ca.client_context(), command + b"\r\n")
+        got = tls_with_first_command(c.sock, tls_ca.client_context(), command + b"\r\n")
     assert got.startswith(answer), f"no answer to {command!r} sent with the handshake: {got!r}"
 
 
