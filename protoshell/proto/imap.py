@@ -464,6 +464,12 @@ class ImapFramer:
         return self._mode in _CLIENT_TURN
 
     @property
+    def awaiting_continuation(self) -> bool:
+        """A synchronizing literal was announced and the server's ``+`` has
+        not come yet (RFC 9051 4.3): nothing may be sent until it does."""
+        return self._mode == "wait-plus"
+
+    @property
     def literal_remaining(self) -> int | None:
         """Octets of a client literal still owed (the next ``send`` is literal
         data), else None; lets a prompt show the count the framer enforces."""

@@ -214,7 +214,7 @@ class ShellApp:
         text = prompt_text(
             shell.protocol,
             message_mode=bool(getattr(shell.framer, "in_data", False)),
-            literal_left=shell.literal.remaining if shell.literal is not None else None,
+            literal_left=shell.literal_left,
             queued=len(shell.queue) if shell.queue is not None else None,
             closed=shell.closed,
             waiting=self.waiting,

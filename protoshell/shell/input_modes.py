@@ -8,8 +8,9 @@ Pure functions and small state holders, no I/O:
   sends it (``http_request_complete``), or, when the head declares a
   ``Content-Length``, once that many octets of body have been typed.
 * IMAP: a line ending in ``{n}`` announces a literal (RFC 9051 4.3); after the
-  server's ``+`` the next typed lines are its n octets (``LiteralTracker``
-  counts them for the prompt; the framer sends them).
+  server's ``+`` the next typed lines are its n octets.  The IMAP framer
+  alone applies that rule (``literal_remaining``, ``awaiting_continuation``);
+  the shell only reads it, for the prompt.
 * SMTP: after ``354`` the framer is in message mode; the framer dot-stuffs.
 * ``:pipeline``: which protocols may have several commands in flight, and
   the reason why not, as the lecture asks ("would it work for POP3? Why not?").
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from ..proto.base import strip_eol
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,43 +95,6 @@ def split_http_request(text: str) -> tuple[list[bytes], bytes]:
 
 
 # --------------------------------------------------------------------- IMAP
-
-_LITERAL = re.compile(rb"\{([0-9]{1,10})(\+?)\}$")
-
-
-def trailing_literal(line: bytes) -> tuple[int, bool] | None:
-    """``(n, non_synchronizing)`` when the line ends with ``{n}`` or ``{n+}``."""
-    m = _LITERAL.search(strip_eol(line))
-    if m is None:
-        return None
-    return int(m.group(1)), m.group(2) == b"+"
-
-
-class LiteralTracker:
-    """Counts the octets of a literal the user is typing, for the prompt.
-
-    The IMAP framer does the sending (``ImapFramer.send`` in literal mode):
-    a line that exactly fills what is left goes without CRLF, a shorter one
-    with its CRLF, and both count.  This mirrors that rule so the prompt can
-    say how many octets are still owed; the framer stays the authority (it
-    refuses a line that does not fit, and then nothing is counted here).
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.remaining = size
-
-    def sent(self, length: int) -> None:
-        """A line of ``length`` octets (without CRLF) went out as literal data."""
-        if length == self.remaining:
-            self.remaining = 0
-        else:
-            self.remaining = max(0, self.remaining - length - 2)
-
-    @property
-    def done(self) -> bool:
-        return self.remaining == 0
-
 
 # ----------------------------------------------------------------- pipeline
 

@@ -230,8 +230,8 @@ async def _send_file(shell: Shell, arg: str) -> None:
             f"the next request carries {arg} ({len(data)} octets) as its body; Content-Length is added"
         )
         return
-    if shell.literal is not None:
-        want = shell.literal.remaining
+    if shell.literal_left is not None:
+        want = shell.literal_left
         if want != len(data):
             shell.warn(
                 f"{arg} has {len(data)} octets but the literal needs {want} more; "

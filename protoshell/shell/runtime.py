@@ -26,11 +26,9 @@ from ..target import Target
 from ..transcript.escape import escape_line, unescape_line
 from .facts import PathLearner, learned_facts
 from .input_modes import (
-    LiteralTracker,
     MetaLine,
     classify,
     split_http_request,
-    trailing_literal,
 )
 from .toolbar import framer_state
 
@@ -122,7 +120,6 @@ class Shell:
         self.variables: dict[str, str] = {}
         self.timing = False
         self.queue: list[str] | None = None  # :pipeline on: lines waiting for :go
-        self.literal: LiteralTracker | None = None
         self.http_body: bytes | None = None  # :send-file for the next HTTP request
         self.http_body_name = ""
         self.quit_requested = False
@@ -169,7 +166,6 @@ class Shell:
         for obs in self._observers():
             session.subscribe(obs)
         self.close_reported = False
-        self.literal = None
         self.last_phase = ""
         await session.open()
         await self.wait()
@@ -199,9 +195,16 @@ class Shell:
         return self.session.framer if self.session is not None else None
 
     @property
+    def literal_left(self) -> int | None:
+        """Octets of an IMAP literal still owed by the user, as the framer
+        counts them (it alone applies the rule), else None."""
+        left = getattr(self.framer, "literal_remaining", None)
+        return left if isinstance(left, int) else None
+
+    @property
     def message_mode(self) -> bool:
         """The next line is message text, not a command (SMTP DATA, a literal)."""
-        return self.literal is not None or bool(getattr(self.framer, "in_data", False))
+        return self.literal_left is not None or bool(getattr(self.framer, "in_data", False))
 
     def facts(self) -> dict[str, tuple[str, ...]]:
         return learned_facts(self.framer, self.paths.paths)
@@ -270,7 +273,7 @@ class Shell:
         session = self._require_session()
         if secret is not None:
             self.display.secrets[line + b"\r\n"] = secret  # what framer.send() will write
-        if not getattr(session.framer, "in_data", False) and self.literal is None:
+        if not getattr(session.framer, "in_data", False) and self.literal_left is None:
             self._remember_phase(line)
         await session.send_line(line)
 
@@ -295,7 +298,7 @@ class Shell:
             await meta.dispatch(self, entry.name, entry.arg)
             return
         line = entry.text
-        if self.queue is not None and self.literal is None:
+        if self.queue is not None and self.literal_left is None:
             if line.strip() == "":
                 await self.flush_queue()
             else:
@@ -323,34 +326,25 @@ class Shell:
             await self._send_http(text, wait=wait)
             return
         line = text.encode("utf-8", "surrogateescape")
-        literal = self.literal
-        if literal is not None:
-            # IMAP literal data: the framer sends it (CRLF or not) and counts.
+        if self.literal_left is not None:
+            # IMAP literal octets: the framer sends them (CRLF or not) and counts.
             await self.send_line(line)
-            literal.sent(len(line))
-            if literal.done:
-                self.literal = None
             return
         await self.send_line(line)
-        found = trailing_literal(line) if self.protocol == "imap" else None
-        if found is not None:
-            size, nonsync = found
-            if not nonsync:
-                # RFC 9051 4.3: wait for "+" before sending the octets.
-                await self.wait()
-                if self.last_end is None or self.last_end.outcome != "continue":
-                    return  # refused (tagged NO/BAD), or we stopped waiting
-            if size:
-                self.literal = LiteralTracker(size)
+        if getattr(self.framer, "awaiting_continuation", False):
+            # RFC 9051 4.3: a synchronizing literal waits for "+" (or a
+            # refusal) before its octets; then the prompt asks for them.
+            await self.wait()
             return
+        if self.literal_left is not None:
+            return  # LITERAL+ ({n+}): the octets follow at once
         if wait:
             await self.wait()
 
     async def send_literal_data(self, data: bytes) -> None:
         """A whole literal at once (``:send-file``): exactly the bytes, no CRLF."""
-        assert self.literal is not None and len(data) == self.literal.remaining
+        assert self.literal_left == len(data)
         await self.send_raw(data)
-        self.literal = None
 
     async def _send_http(self, text: str, *, wait: bool) -> None:
         from ..proto.http import complete_request

@@ -9,7 +9,6 @@ from protoshell.proto.pop3 import Pop3Framer
 from protoshell.proto.smtp import SmtpFramer
 from protoshell.shell.input_modes import (
     POP3_REFUSAL,
-    LiteralTracker,
     MetaLine,
     ProtocolLine,
     classify,
@@ -17,7 +16,6 @@ from protoshell.shell.input_modes import (
     pipeline_refusal,
     prompt_text,
     split_http_request,
-    trailing_literal,
 )
 
 
@@ -68,28 +66,6 @@ def test_split_http_request() -> None:
     assert head == [b"POST /f HTTP/1.1", b"Content-Length: 7"]
     assert body == b"ab\r\ncde"
     assert split_http_request("GET / HTTP/1.0\n") == ([b"GET / HTTP/1.0"], b"")
-
-
-@pytest.mark.parametrize(
-    ("line", "found"),
-    [
-        (b"A1 APPEND INBOX {310}", (310, False)),
-        (b"A1 APPEND INBOX {3+}", (3, True)),
-        (b"A1 LOGIN {3}\r\n", (3, False)),
-        (b"A1 SEARCH TEXT {x}", None),
-        (b"A1 NOOP", None),
-    ],
-)
-def test_trailing_literal(line: bytes, found: object) -> None:
-    assert trailing_literal(line) == found
-
-
-def test_literal_tracker_mirrors_the_framer_rule() -> None:
-    t = LiteralTracker(11)
-    t.sent(5)  # "hello" + CRLF: 7 of 11
-    assert t.remaining == 4 and not t.done
-    t.sent(4)  # exactly the rest: no CRLF
-    assert t.done
 
 
 def test_pop3_pipeline_refused_with_the_lecture_question() -> None:

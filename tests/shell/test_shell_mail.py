@@ -64,6 +64,23 @@ def test_imap_literal_typed_and_from_a_file(dovecot: Dovecot, tmp_path: Path) ->
     assert stored == sorted([b"hello world", MESSAGE.replace(b"\r\n", b"\n")])
 
 
+def test_braces_inside_a_quoted_string_are_not_a_literal(dovecot: Dovecot) -> None:
+    """What is a literal is the IMAP framer's call alone (the shell reads
+    ``literal_remaining``): a quoted `"{5+}"` is text, so the shell waits for
+    the answer and the next line is a new, tagged command."""
+    with running_shell(dovecot.imap_url) as sh:
+        login(sh)
+        sh.line("SELECT INBOX")
+        sh.expect(r"^S: A0002 OK ")
+        sh.line('SEARCH TEXT "{5+}"')
+        sh.expect(r"^S: A0003 OK ")
+        sh.line("NOOP")
+        sh.expect(r"^C: A0004 NOOP$")  # tagged: a command, not literal octets
+        sh.expect(r"^S: A0004 OK ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
 def test_imap_save_body_completion_and_idle(dovecot: Dovecot, tmp_path: Path) -> None:
     dovecot.deliver(MESSAGE)
     body = tmp_path / "body.eml"
