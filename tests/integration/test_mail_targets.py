@@ -279,8 +279,7 @@ def test_new_mail_is_visible_at_the_next_pop3_login(mail: MailServices) -> None:
 
 
 def imap_port(mail: MailServices) -> int:
-    if mail.imap_port is None:
-        pytest.skip(f"no IMAP server: {mail.imap_error}")
+    assert mail.imap_port is not None, f"no IMAP server: {mail.imap_error}"
     return mail.imap_port
 
 
@@ -371,8 +370,6 @@ def test_curl_sends_with_starttls_and_reads_back_over_imap(
 def test_the_lectures_reordered_imap_exchange_replays(tmp_path: Path) -> None:
     """transcripts/imap_pipelined.txt: the lecture's pipelined FETCHes."""
     lesson = ROOT / "transcripts" / "imap_pipelined.txt"
-    if not lesson.is_file():
-        pytest.skip("transcripts/imap_pipelined.txt is not there")
     from tests.replay.support import lecture_message
 
     with MailServices(tmp_path / "M", HOST, 0, 0, 0, "frobozz", "xyzzy", tls=False) as mail:
@@ -504,7 +501,6 @@ def test_every_offline_lesson_is_tested() -> None:
 def test_offline_lessons_replay(
     mail: MailServices, tls_ca: TLSCA, lesson: str, messages: int, tls: bool
 ) -> None:
-    pytest.importorskip("protoshell.replay.cli_entry")
     path = OFFLINE / lesson
     text = path.read_text(encoding="utf-8")
     header = text.splitlines()[0]
@@ -531,8 +527,6 @@ def test_offline_lessons_replay(
 def test_the_lectures_own_pop3_transcript_replays(mail: MailServices) -> None:
     """transcripts/pop3_lecture.txt (the lecture, verbatim) against our POP3."""
     lecture = ROOT / "transcripts" / "pop3_lecture.txt"
-    if not lecture.is_file():
-        pytest.skip("transcripts/pop3_lecture.txt is not there")
     _lecture_pop3_messages(mail.store)
     status, out, err = _replay(str(lecture), "--target", f"pop3://{HOST}:{mail.pop3_port}")
     assert status == 0, err + out

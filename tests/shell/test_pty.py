@@ -13,11 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests.integration.servers import Dovecot, SMTPServer
-
-pexpect = pytest.importorskip("pexpect")
 
 pytestmark = pytest.mark.timeout(40)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def _lecture_blocks() -> list[tuple[str, int, str]]:
 
 
 LECTURE = _lecture_blocks()
+# The seeds live in ../shared beside the checkout (CI lays a copy there): a
+# checkout alone may skip these, but under CI=true their absence is an error.
+if not LECTURE and os.environ.get("CI") == "true":
+    raise RuntimeError(f"CI=true but no lecture seeds in {SEEDS}: the lecture examples would go untested")
 needs_lecture = pytest.mark.skipif(not LECTURE, reason=f"no lecture seeds in {SEEDS}")
 
 
