@@ -47,7 +47,7 @@ from typing import Literal, Protocol
 from ..auth import AuthError, auth_dialogue
 from ..proto.base import ConnectionClosed, Payload, ResponseEnd
 from ..proto.base import ServerLine as WireLine
-from ..session import Exchange, Observer, Session, SessionError
+from ..session import STARTTLS_DIALOGUE, Exchange, Observer, Session, SessionError
 from ..status import ExitStatus, exit_for
 from ..target import SCHEMES, Target
 from ..transcript.escape import REDACTED, escape_line, unescape_line
@@ -89,7 +89,9 @@ __all__ = [
 PASSWORD_VARIABLE = "password"
 META_COMMANDS = ("starttls", "auth", "sleep", "set", "raw")
 MAX_SLEEP = 60.0
-_STARTTLS_WORDS = frozenset({b"STARTTLS", b"STLS"})
+# The command that asks for TLS in each protocol (its last word of the
+# session's STARTTLS dialogue): STARTTLS, STLS.
+_STARTTLS_WORDS = frozenset(dialogue[-1] for dialogue in STARTTLS_DIALOGUE.values())
 _RESPONSE_KEEP = 64 << 10  # bytes of the last response kept for --step's "raw"
 
 

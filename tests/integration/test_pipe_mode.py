@@ -86,7 +86,7 @@ def test_refused_command_exits_1(smtp_server: SMTPServer) -> None:
     assert "S: 503 " in r.stdout
 
 
-def test_no_colour_in_a_pipe_but_colour_when_forced(smtp_server: SMTPServer) -> None:
+def test_no_colour_escapes_in_a_pipe(smtp_server: SMTPServer) -> None:
     r = protoshell([smtp_server.url], b"QUIT\n")
     assert "\x1b[" not in r.stdout
 
