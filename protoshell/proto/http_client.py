@@ -50,6 +50,7 @@ from .http_wire import (
     HttpBuffer,
     HttpFragment,
     LengthReader,
+    ReceivingSide,
     UntilCloseReader,
     analyze_framing,
     header_value,
@@ -168,7 +169,7 @@ def _version_tuple(version: str | None) -> tuple[int, int]:
     return (1, 1)
 
 
-class HttpClientFramer:
+class HttpClientFramer(ReceivingSide):
     """The client side of one HTTP/1.1 connection (sans-IO).
 
     No greeting: ``pending`` is 0 until a request head is complete.
@@ -399,18 +400,6 @@ class HttpClientFramer:
             self._body_remaining = framing.content_length
 
     # -- receiving ----------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        """Bytes from the server; ``b""`` is EOF."""
-        if self._state == "switched":
-            if data:
-                self._trailing += data
-            else:
-                self._buf.eof = True
-            return
-        if self._buf.eof and data:
-            raise RuntimeError("receive_data() after EOF")
-        self._buf.feed(data)
 
     def next_event(self) -> Event | _NeedData:
         """The next event or ``NEED_DATA``; raises RemoteProtocolError (and

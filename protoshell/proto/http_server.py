@@ -52,6 +52,7 @@ from .http_wire import (
     HttpBuffer,
     HttpChunkLine,
     LengthReader,
+    ReceivingSide,
     analyze_framing,
     header_value,
     is_continuation,
@@ -119,7 +120,7 @@ _BAD_VALUE_RE: Final = re.compile(r"[\r\n\x00]")
 _BAD_REASON_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-class HttpServerFramer:
+class HttpServerFramer(ReceivingSide):
     """The server side of one HTTP/1.1 connection (sans-IO).  See the module
     docstring for the event flow."""
 
@@ -185,18 +186,6 @@ class HttpServerFramer:
         return bytes(self._trailing)
 
     # -- receiving ------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        """Bytes from the client; ``b""`` is EOF."""
-        if self._state == "switched":
-            if data:
-                self._trailing += data
-            else:
-                self._buf.eof = True
-            return
-        if self._buf.eof and data:
-            raise RuntimeError("receive_data() after EOF")
-        self._buf.feed(data)
 
     def next_event(self) -> Event | _NeedData:
         """The next event, or ``NEED_DATA``.  Raises ``HttpRequestError``

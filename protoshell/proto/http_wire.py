@@ -52,6 +52,27 @@ class HttpBuffer(LineBuffer):
     __slots__ = ()
 
 
+class ReceivingSide:
+    """``receive_data`` for both roles: the peer's bytes go to the parser,
+    except after a protocol switch (101, CONNECT), when they are no longer
+    HTTP and are kept as ``trailing_data``.  ``b""`` is EOF."""
+
+    _state: str
+    _trailing: bytearray
+    _buf: HttpBuffer
+
+    def receive_data(self, data: bytes) -> None:
+        if self._state == "switched":
+            if data:
+                self._trailing += data
+            else:
+                self._buf.eof = True
+            return
+        if self._buf.eof and data:
+            raise RuntimeError("receive_data() after EOF")
+        self._buf.feed(data)
+
+
 # ---------------------------------------------------------------------------
 # Field lines (RFC 9112 section 5, RFC 9110 section 5)
 
