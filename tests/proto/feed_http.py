@@ -8,16 +8,13 @@ every piece; ``summary`` turns events into comparable tuples, merging adjacent
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from protoshell.proto.base import (
-    NEED_DATA,
     ConnectionClosed,
     Event,
     Payload,
     ResponseEnd,
-    _NeedData,
 )
 from protoshell.proto.http import (
     HttpChunkLine,
@@ -29,35 +26,13 @@ from protoshell.proto.http import (
     HttpResponseHead,
     HttpStatusLine,
 )
+from tests.proto.feed import Receiver, drain, pieces
 
 SPLITS = ("whole", "bytewise", "trailing")
 # The start of a further message, short of a line end: it must stay buffered
 # and cause no event and no error.
 TRAILING_RESPONSE = b"HTTP/1.1 200 O"  # no line end yet
 TRAILING_REQUEST = b"GET /next HTT"  # no line end yet
-
-
-class Receiver(Protocol):
-    def receive_data(self, data: bytes) -> None: ...
-    def next_event(self) -> Event | _NeedData: ...
-
-
-def drain(framer: Receiver, limit: int = 1_000_000) -> list[Event]:
-    """All events available now (stops at NEED_DATA)."""
-    out: list[Event] = []
-    for _ in range(limit):
-        ev = framer.next_event()
-        if ev is NEED_DATA:
-            return out
-        assert isinstance(ev, Event)
-        out.append(ev)
-    raise AssertionError("framer never returned NEED_DATA")
-
-
-def pieces(data: bytes, split: str) -> Iterable[bytes]:
-    if split == "bytewise":
-        return [data[i : i + 1] for i in range(len(data))]
-    return [data] if data else []
 
 
 def feed(framer: Receiver, data: bytes, split: str = "whole", eof: bool = False) -> list[Event]:

@@ -10,18 +10,20 @@ sent and a summary of every event, so one expected table serves all three.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from protoshell.proto.base import (
-    NEED_DATA,
     ConnectionClosed,
     Event,
+    LocalProtocolError,
     Payload,
+    RemoteProtocolError,
     ResponseEnd,
     ServerLine,
     _NeedData,
 )
+from tests.proto.feed import drain, pieces
 
 SPLITS = ("whole", "bytewise", "trailing")
 
@@ -30,24 +32,6 @@ class MailFramer(Protocol):
     def receive_data(self, data: bytes) -> None: ...
     def next_event(self) -> Event | _NeedData: ...
     def send(self, line: bytes) -> bytes: ...
-
-
-def drain(framer: MailFramer, limit: int = 100_000) -> list[Event]:
-    """All events available now (stops at NEED_DATA)."""
-    out: list[Event] = []
-    for _ in range(limit):
-        ev = framer.next_event()
-        if ev is NEED_DATA:
-            return out
-        assert isinstance(ev, Event)
-        out.append(ev)
-    raise AssertionError("framer never returned NEED_DATA")
-
-
-def chunks(data: bytes, split: str) -> Iterable[bytes]:
-    if split == "bytewise":
-        return [data[i : i + 1] for i in range(len(data))]
-    return [data] if data else []
 
 
 def summary(ev: Event) -> tuple[Any, ...]:
@@ -81,7 +65,7 @@ def run(
         elif kind == "S":
             if split == "trailing" and i == last_s:
                 data += trailing
-            for piece in chunks(data, split):
+            for piece in pieces(data, split):
                 framer.receive_data(piece)
                 events += drain(framer)
         elif kind == "EOF":
@@ -139,3 +123,36 @@ def server_lines(steps: Sequence[tuple[str, bytes]]) -> list[bytes]:
         if kind == "S":
             out += data.splitlines(keepends=True)
     return out
+
+
+def play_lossless(framer: Any, ops: Sequence[tuple[str, bytes]]) -> None:
+    """Play random sends, receives and TLS upgrades (``("send"|"recv"|"tls",
+    bytes)``) then EOF: the framer may only raise RemoteProtocolError, and
+    every byte received must come back in an event's raw or in
+    trailing_data: nothing the server sent is lost."""
+    received = b""  # every byte fed before EOF
+    accounted = b""  # raw of every event, plus trailing data dropped at tls_started()
+    eof = False
+    try:
+        for op, data in [*ops, ("recv", b"")]:
+            if op == "send":
+                try:
+                    framer.send(data)
+                except LocalProtocolError:
+                    assert framer.state in ("tls-pending", "closed")
+            elif op == "tls":
+                if framer.state == "tls-pending":
+                    accounted += framer.trailing_data
+                    framer.tls_started()
+            else:
+                if not eof:
+                    received += data
+                eof = eof or not data
+                framer.receive_data(data)
+            for event in drain(framer):
+                assert isinstance(event, (ServerLine, ResponseEnd, ConnectionClosed))
+                accounted += event.raw
+            assert framer.pending >= 0
+    except RemoteProtocolError:
+        return
+    assert accounted + framer.trailing_data == received

@@ -28,7 +28,7 @@ from protoshell.proto.pop3 import (
     Pop3StatusLine,
     line_status,
 )
-from tests.proto.feed_mail import SPLITS, drain, run, steps_from_transcript, summary
+from tests.proto.feed_mail import SPLITS, drain, play_lossless, run, steps_from_transcript, summary
 
 # The lecture's POP3 exchange, verbatim.
 LECTURE = """
@@ -614,30 +614,4 @@ _ops = st.lists(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ops)
 def test_fuzz_parse_or_remote_error(ops: list[tuple[str, bytes]]) -> None:
-    framer = Pop3Framer(Limits(max_line=64))
-    received = b""
-    accounted = b""
-    eof = False
-    try:
-        for op, data in [*ops, ("recv", b"")]:
-            if op == "send":
-                try:
-                    framer.send(data)
-                except LocalProtocolError:
-                    assert framer.state in ("tls-pending", "closed")
-            elif op == "tls":
-                if framer.state == "tls-pending":
-                    accounted += framer.trailing_data
-                    framer.tls_started()
-            else:
-                if not eof:
-                    received += data
-                eof = eof or not data
-                framer.receive_data(data)
-            for event in drain(framer):
-                assert isinstance(event, (ServerLine, ResponseEnd, ConnectionClosed))
-                accounted += event.raw
-            assert framer.pending >= 0
-    except RemoteProtocolError:
-        return
-    assert accounted + framer.trailing_data == received
+    play_lossless(Pop3Framer(Limits(max_line=64)), ops)

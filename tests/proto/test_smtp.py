@@ -16,7 +16,6 @@ from protoshell.proto.base import (
     LocalProtocolError,
     RemoteProtocolError,
     ResponseEnd,
-    ServerLine,
 )
 from protoshell.proto.smtp import (
     MAX_EHLO_KEYWORDS,
@@ -29,6 +28,7 @@ from protoshell.proto.smtp import (
 from tests.proto.feed_mail import (
     SPLITS,
     drain,
+    play_lossless,
     run,
     server_lines,
     steps_from_transcript,
@@ -724,31 +724,4 @@ _ops = st.lists(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ops)
 def test_fuzz_parse_or_remote_error(ops: list[tuple[str, bytes]]) -> None:
-    framer = SmtpFramer(Limits(max_line=64))
-    received = b""  # every byte fed before EOF
-    accounted = b""  # raw of every event, plus trailing data dropped at tls_started()
-    eof = False
-    try:
-        for op, data in [*ops, ("recv", b"")]:
-            if op == "send":
-                try:
-                    framer.send(data)
-                except LocalProtocolError:
-                    assert framer.state in ("tls-pending", "closed")
-            elif op == "tls":
-                if framer.state == "tls-pending":
-                    accounted += framer.trailing_data
-                    framer.tls_started()
-            else:
-                if not eof:
-                    received += data
-                eof = eof or not data
-                framer.receive_data(data)
-            for event in drain(framer):
-                assert isinstance(event, (ServerLine, ResponseEnd, ConnectionClosed))
-                accounted += event.raw
-            assert framer.pending >= 0
-    except RemoteProtocolError:
-        return
-    # Lossless: every byte received is in an event or in trailing_data.
-    assert accounted + framer.trailing_data == received
+    play_lossless(SmtpFramer(Limits(max_line=64)), ops)
