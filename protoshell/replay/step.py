@@ -212,9 +212,45 @@ async def read_line(stream: IO[bytes]) -> bytes:
     return await fut
 
 
-class LineStepper:
+class Stepper:
+    """The debugger's dialogue before each C: line; subclasses only say how
+    a question is asked (``_ask``, ``_ask_edit``) and what ending the input
+    means (``end_message``)."""
+
+    machine: StepMachine
+    write: Callable[[str], None]
+    end_message = "quit"
+
+    async def _ask(self, prompt: str) -> str | None:
+        raise NotImplementedError
+
+    async def _ask_edit(self, ctx: ClientContext) -> str | None:
+        raise NotImplementedError
+
+    async def before_client(self, ctx: ClientContext) -> Decision:
+        if not self.machine.should_stop(ctx.lineno):
+            return SEND
+        for line in self.machine.announce(ctx):
+            self.write(line)
+        while True:
+            answer = await self._ask(self.machine.prompt)
+            if answer is None:
+                self.write(self.end_message)
+                return Decision("quit")
+            reply = self.machine.handle(answer, ctx)
+            if reply.ask_edit:
+                reply = self.machine.edited(await self._ask_edit(ctx), ctx)
+            for line in reply.output:
+                self.write(line)
+            if reply.decision is not None:
+                return reply.decision
+
+
+class LineStepper(Stepper):
     """The stepper for a plain stream (a pipe, or a terminal without
     prompt_toolkit): answers are lines; end of input quits."""
+
+    end_message = "end of input: quitting"
 
     def __init__(self, machine: StepMachine, stdin: IO[bytes], write: Callable[[str], None]) -> None:
         self.machine = machine
@@ -228,21 +264,6 @@ class LineStepper:
             return None
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
-    async def before_client(self, ctx: ClientContext) -> Decision:
-        if not self.machine.should_stop(ctx.lineno):
-            return SEND
-        for line in self.machine.announce(ctx):
-            self.write(line)
-        while True:
-            answer = await self._ask(self.machine.prompt)
-            if answer is None:
-                self.write("end of input: quitting")
-                return Decision("quit")
-            reply = self.machine.handle(answer, ctx)
-            if reply.ask_edit:
-                self.write(f"current: {ctx.text}")
-                reply = self.machine.edited(await self._ask("new line> "), ctx)
-            for line in reply.output:
-                self.write(line)
-            if reply.decision is not None:
-                return reply.decision
+    async def _ask_edit(self, ctx: ClientContext) -> str | None:
+        self.write(f"current: {ctx.text}")
+        return await self._ask("new line> ")

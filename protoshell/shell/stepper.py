@@ -21,13 +21,13 @@ from prompt_toolkit.output import Output
 
 from ..context import Environment
 from ..replay.cli_entry import replay_main as _replay_main
-from ..replay.engine import SEND, ClientContext, Controller, Decision
-from ..replay.step import LineStepper, StepMachine
+from ..replay.engine import ClientContext, Controller
+from ..replay.step import LineStepper, StepMachine, Stepper
 
 __all__ = ["PromptStepper", "make_stepper", "replay_main"]
 
 
-class PromptStepper:
+class PromptStepper(Stepper):
     """Asks before each C: line the machine wants to stop at."""
 
     def __init__(
@@ -49,29 +49,18 @@ class PromptStepper:
             self._session = PromptSession(input=self._input, output=self._output)
         return self._session
 
-    async def _ask(self, message: str, default: str = "") -> str | None:
+    async def _prompt(self, message: str, default: str = "") -> str | None:
         try:
             return await self._prompt_session().prompt_async(message, default=default)
         except (EOFError, KeyboardInterrupt):
             return None
 
-    async def before_client(self, ctx: ClientContext) -> Decision:
-        if not self.machine.should_stop(ctx.lineno):
-            return SEND
-        for line in self.machine.announce(ctx):
-            self.write(line)
-        while True:
-            answer = await self._ask(self.machine.prompt)
-            if answer is None:
-                self.write("quit")
-                return Decision("quit")
-            reply = self.machine.handle(answer, ctx)
-            if reply.ask_edit:
-                reply = self.machine.edited(await self._ask("edit> ", default=ctx.text), ctx)
-            for line in reply.output:
-                self.write(line)
-            if reply.decision is not None:
-                return reply.decision
+    async def _ask(self, prompt: str) -> str | None:
+        return await self._prompt(prompt)
+
+    async def _ask_edit(self, ctx: ClientContext) -> str | None:
+        # The recorded line prefilled, so a typo is fixed in place.
+        return await self._prompt("edit> ", default=ctx.text)
 
 
 def make_stepper(machine: StepMachine, env: Environment, write: Callable[[str], None]) -> Controller:
