@@ -109,11 +109,20 @@ class HttpRequestEnd(Event):
     """The request (head and body) is complete.  ``raw`` is ``b""``."""
 
 
+# Events are immutable, so every request can end with the same one.
+_REQUEST_END: Final = HttpRequestEnd(b"")
+
+
 ServerState = Literal["idle", "headers", "body", "done", "closed", "error", "switched"]
 
 # RFC 9112 3: request-line = method SP request-target SP HTTP-version
 _REQUEST_LINE_RE: Final = re.compile(
     rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP/([0-9])\.([0-9]))\Z"
+)
+# The same with its CRLF, as the fast path sees it at the start of a head
+# (HTTP/1.x only: anything else takes the slow path, which explains it).
+_FAST_REQUEST_LINE_RE: Final = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP/1\.([0-9]))\r\n"
 )
 _TCHAR: Final = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _BAD_VALUE_RE: Final = re.compile(r"[\r\n\x00]")
@@ -213,6 +222,8 @@ class HttpServerFramer(ReceivingSide):
 
     def _step(self) -> bool:
         if self._state == "idle":
+            if not self._buf and not self._buf.eof:
+                return False  # between requests: the usual answer, found cheaply
             return self._read_whole_head() or self._read_request_line()
         if self._state == "headers":
             return self._read_header_line()
@@ -239,42 +250,34 @@ class HttpServerFramer(ReceivingSide):
         lines first, a limit reached, a field that does not match) is left
         untouched for the line-by-line path, which explains it precisely."""
         limits = self.limits
-        budget = limits.max_request_line + limits.max_header_bytes
-        buf = self._buf
-        if not buf or buf.peek(1) in (b"\r", b"\n"):
+        head = self._buf.peek_head(limits.max_request_line + limits.max_header_bytes)
+        if head is None:
             return False
-        head = buf.peek(budget)
-        end = head.find(b"\r\n\r\n")
-        if end < 0:
+        m = _FAST_REQUEST_LINE_RE.match(head)
+        if m is None or m.end() > limits.max_request_line:
             return False
-        lines = head[:end].split(b"\r\n")
-        request_line = lines[0]
-        if len(request_line) + 2 > limits.max_request_line or len(lines) - 1 > limits.max_headers:
-            return False
-        m = _REQUEST_LINE_RE.fullmatch(request_line)
-        if m is None or m.group(4) != b"1":
-            return False
-        header_bytes = end - len(request_line)  # field lines with their CRLFs
+        header_bytes = len(head) - m.end() - 2  # field lines with their CRLFs
         if header_bytes > limits.max_header_bytes:
             return False
-        headers: list[tuple[str, str]] = []
-        for line in lines[1:]:
-            f = _FAST_FIELD_RE.fullmatch(line)
-            if f is None:
-                return False
-            headers.append((f.group(1).decode("ascii"), f.group(2).decode("latin-1")))
-        raw = buf.read_through(b"\r\n\r\n", budget)
-        assert raw is not None and len(raw) == end + 4
+        block = head[m.end() : -2]  # the field lines, each with its CRLF
+        if _FAST_FIELDS_RE.fullmatch(block) is None:
+            return False
+        fields = _FAST_FIELD_RE.findall(block)
+        if len(fields) > limits.max_headers:
+            return False
+        # RFC 9110 5.5: leading and trailing whitespace is not part of a value
+        headers = [(n.decode("ascii"), v.rstrip(b" \t").decode("latin-1")) for n, v in fields]
+        self._buf.skip(len(head))
+        method, target, version, minor = m.groups()
         self._request_line = (
-            m.group(1).decode("ascii"),
-            m.group(2).decode("ascii"),
-            m.group(3).decode("ascii"),
-            (1, min(int(m.group(5)), 1)),
+            method.decode("ascii"),
+            target.decode("ascii"),
+            version.decode("ascii"),
+            (1, min(int(minor), 1)),
         )
-        self._head += raw
         self._headers = headers
         self._header_bytes = header_bytes
-        self._finish_head()
+        self._finish_head(head)
         return True
 
     def _read_request_line(self) -> bool:
@@ -347,7 +350,7 @@ class HttpServerFramer(ReceivingSide):
         self._head += line
         text = strip_eol(line)
         if not text:
-            self._finish_head()
+            self._finish_head(bytes(self._head))
             return True
         self._header_bytes += len(line)
         if self._header_bytes > limits.max_header_bytes:
@@ -370,13 +373,21 @@ class HttpServerFramer(ReceivingSide):
         self._headers.append(parse_field_line(text))
         return True
 
-    def _finish_head(self) -> None:
+    def _finish_head(self, raw: bytes) -> None:
         assert self._request_line is not None
         method, target, version, vtuple = self._request_line
         headers = tuple(self._headers)
-        framing = _framing_of(headers)  # RemoteProtocolError -> 400
-        hosts = [v for n, v in headers if n.lower() == "host"]
-        if len(hosts) > 1:
+        hosts = 0
+        framing_fields = False
+        for name, _ in headers:  # one pass; most requests have no framing field
+            lname = name.lower()
+            if lname == "host":
+                hosts += 1
+            elif lname in _FRAMING_NAMES:
+                framing_fields = True
+        # RemoteProtocolError -> 400
+        framing = analyze_framing(headers) if framing_fields else _NO_FRAMING
+        if hosts > 1:
             raise HttpRequestError(400, "more than one Host header field (RFC 9112 3.2)")
         if not hosts and vtuple >= (1, 1):
             raise HttpRequestError(400, "HTTP/1.1 request without a Host header (RFC 9112 3.2)")
@@ -399,7 +410,7 @@ class HttpServerFramer(ReceivingSide):
                 others = ", ".join(framing.transfer_codings[:-1])
                 raise HttpRequestError(501, f"transfer coding {others} not implemented")
         request = HttpRequest(
-            bytes(self._head),
+            raw,
             method,
             target,
             version,
@@ -423,7 +434,7 @@ class HttpServerFramer(ReceivingSide):
         self._request_done = True
         self._state = "done"
         self._reader = None
-        self._events.append(HttpRequestEnd(b""))
+        self._events.append(_REQUEST_END)
 
     def _read_body(self) -> bool:
         reader = self._reader
@@ -543,6 +554,41 @@ class HttpServerFramer(ReceivingSide):
         self._response_remaining = (body_length if has_body else 0)
         return _serialize(code, reason, fields)
 
+    def reuse_response_head(self, code: int, body_length: int) -> bool:
+        """Account for a final response head made earlier, instead of
+        checking and serialising it again: a server answering the same small
+        file many times a second sends the same head every time.
+
+        The head must be one that ``send_response_head(code, reason, fields,
+        body_length=body_length)`` returned for an earlier request that was
+        not HTTP/1.0, with no Connection field among ``fields``, and after
+        which ``keep_alive`` was true: such a head has no Connection field,
+        and it is what ``send_response_head`` would return now when this
+        request, too, may be kept alive and is not HTTP/1.0.  Then the framer
+        records the head as sent (for HEAD without a body, like
+        ``send_response_head``) and returns True; otherwise it changes
+        nothing and returns False, and the caller makes the head anew.
+        """
+        request = self._request
+        if (
+            request is None
+            or self._final_sent
+            or not self._request_done
+            or not self.keep_alive
+            or request.version == "HTTP/1.0"
+            or code < 200
+            or code in (204, 304)
+        ):
+            return False
+        if body_length < 0:
+            raise LocalProtocolError(f"negative body_length {body_length}")
+        has_body = request.method != "HEAD"
+        self._keep_alive = True
+        self._final_sent = True
+        self._response_has_body = has_body
+        self._response_remaining = body_length if has_body else 0
+        return True
+
     def send_body(self, data: bytes) -> bytes:
         """Body bytes of the response, returned to be written.  Counted
         against the declared length (LocalProtocolError past it); for HEAD,
@@ -617,9 +663,12 @@ def _framing_of(fields: Iterable[tuple[str, str]]) -> Framing:
 
 # Response header names already checked to be tokens (they repeat).
 _CHECKED_NAMES: set[str] = set()
-# One ordinary field line: token, colon, optional whitespace, a value of
-# visible characters, spaces and tabs and obs-text (no CR, LF, NUL).
-_FAST_FIELD_RE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[^\x00\r\n \t][^\x00\r\n]*?)?)[ \t]*")
+# Ordinary field lines, each with its CRLF: token, colon, a value of any
+# bytes but NUL, CR and LF (obs-text included).  The first says the whole
+# block is made of them; the second takes each apart, its value without
+# leading whitespace (trailing whitespace is stripped after).
+_FAST_FIELDS_RE: Final = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00\r\n]*\r\n)*")
+_FAST_FIELD_RE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00\r\n]*)\r\n")
 
 
 def _serialize(code: int, reason: str, fields: list[tuple[str, str]]) -> bytes:

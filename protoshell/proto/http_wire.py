@@ -51,6 +51,37 @@ class HttpBuffer(LineBuffer):
 
     __slots__ = ()
 
+    def peek_head(self, limit: int) -> bytes | None:
+        """The buffered bytes through the first blank line (``CRLF CRLF``),
+        left in the buffer, if it ends within ``limit`` bytes; else None.
+
+        The server's fast path looks at a whole request head before it
+        decides to take it.  When the head is exactly the chunk that arrived
+        (one request per read, the usual case), that very bytes object is
+        returned: no copy."""
+        whole = self._whole
+        if whole is not None:
+            end = whole.find(b"\r\n\r\n", 0, limit)
+            if end < 0:
+                return None
+            return whole if end + 4 == len(whole) else whole[: end + 4]
+        end = self._buf.find(b"\r\n\r\n", 0, limit)
+        return None if end < 0 else bytes(self._buf[: end + 4])
+
+    def skip(self, n: int) -> None:
+        """Drop the first ``n`` buffered bytes (already seen with a peek)."""
+        whole = self._whole
+        if whole is not None:
+            self._whole = None
+            if n < len(whole):
+                # Pipelined requests follow: copy them once into the
+                # bytearray, whose front is cheap to cut (slicing the chunk
+                # for each request would copy the rest again every time).
+                self._buf += memoryview(whole)[n:]
+            return
+        del self._buf[:n]
+        self._scan = max(0, self._scan - n)
+
 
 class ReceivingSide:
     """``receive_data`` for both roles: the peer's bytes go to the parser,
@@ -110,8 +141,11 @@ def header_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     """All values of a field, case-insensitively, combined with ", " as
     RFC 9110 5.3 allows (None if absent)."""
     lname = name.lower()
-    values = [v for n, v in headers if n.lower() == lname]
-    return ", ".join(values) if values else None
+    found: str | None = None
+    for n, v in headers:  # no list: a server asks this for every request
+        if n.lower() == lname:
+            found = v if found is None else f"{found}, {v}"
+    return found
 
 
 def split_tokens(value: str) -> list[str]:

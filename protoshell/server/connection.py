@@ -19,7 +19,10 @@ The framer (``proto/http.py``, server role) parses requests and writes
 response heads (Content-Length, Connection); this module adds ``Date`` and
 ``Server`` to every response (RFC 9110 6.6.1, 10.2.4), asks the router for
 the answer, turns framer errors into 400/414/431/501/505 pages and formats
-the access-log line.
+the access-log line.  The head of a response the router marks as repeatable
+(``Response.key``: a cached file, checked against this request's ``stat``) is
+serialised once a second and then reused, with the framer's consent
+(``reuse_response_head``), as long as it would come out the same.
 """
 
 from __future__ import annotations
@@ -81,36 +84,36 @@ _LOG_SAFE_TEXT: Final = re.compile(r"[ !#-\[\]-~]*\Z")
 
 
 def _escape_field(value: str) -> str:
-    """A header value for the log; the framer decoded it as Latin-1, so its
-    bytes are recovered exactly before escaping."""
+    """A request field (a header value, the request line) for the log; the
+    framer decoded it as Latin-1 (or ASCII), so its bytes are recovered
+    exactly before escaping."""
     if _LOG_SAFE_TEXT.match(value):
         return value
     return escape_log(value.encode("latin-1", "replace"))
 
 
-def _request_line(raw: bytes) -> bytes:
-    end = raw.find(b"\n")
-    line = raw if end < 0 else raw[:end]
-    return line[:-1] if line.endswith(b"\r") else line
+#: Response heads kept per connection for reuse within one second (see
+#: ``_current_heads``); a browser asks for a handful of files at a time.
+HEAD_CACHE_ENTRIES: Final = 16
 
 
 class _Clock:
     """The Date header and the log timestamp change once a second; format
     them once a second, not once a request."""
 
-    __slots__ = ("_now", "_second", "date", "log_time")
+    __slots__ = ("_now", "date", "log_time", "second")
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
-        self._second = -1
+        self.second = -1  # the second ``date`` and ``log_time`` show
         self.date = ""
         self.log_time = ""
 
     def tick(self) -> float:
         now = self._now()
         second = int(now)
-        if second != self._second:
-            self._second = second
+        if second != self.second:
+            self.second = second
             self.date = http_date(second)
             self.log_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
         return now
@@ -136,6 +139,8 @@ class ServerConnection:
         self._request: HttpRequest | None = None
         self._file_pending = 0  # body bytes of a file reply not yet confirmed sent
         self._file_keep = False
+        self._heads: dict[object, bytes] = {}  # see _current_heads
+        self._heads_second = -1
         self.closed = False  # no more replies: close once the writes are done
         self.requests = 0  # responses sent, for tests and statistics
 
@@ -213,32 +218,72 @@ class ServerConnection:
 
     def _reply(self, response: Response, request: HttpRequest | None) -> Reply:
         framer = self.framer
-        clock = self._clock
-        headers = [("Date", clock.date), ("Server", SERVER_NAME), *response.headers]
-        if response.close:
-            headers.append(("Connection", "close"))
-        body = response.body
-        file = response.file
+        status = response.status
         length = response.length
-        no_body = response.status == 304 or response.status < 200
-        head = framer.send_response_head(
-            response.status, None, headers, body_length=None if no_body else length
-        )
+        no_body = status == 304 or status < 200
+        head = self._reused_head(response, request)
+        if head is None:
+            head = self._make_head(response, request, None if no_body else length)
         keep = framer.keep_alive and not response.close
         self.requests += 1
-        sent_length = 0 if (request is not None and request.method == "HEAD") or no_body else length
-        self._log_line(request, response, sent_length)
+        head_request = request is not None and request.method == "HEAD"
+        self._log_line(request, response, 0 if head_request or no_body else length)
+        file = response.file
         if file is not None:
-            if request is not None and request.method == "HEAD":  # pragma: no cover - router
+            if head_request:  # pragma: no cover - router
                 response.close_file()
-                file = None
             else:
                 self._file_pending = length
                 self._file_keep = keep
-                return Reply(head, response.status, file, length, close=not keep)
+                return Reply(head, status, file, length, close=not keep)
+        body = response.body
         data = head + framer.send_body(body) if body else head
         self._finish(keep)
-        return Reply(data, response.status, close=not keep)
+        return Reply(data, status, close=not keep)
+
+    def _reused_head(self, response: Response, request: HttpRequest | None) -> bytes | None:
+        """The head made earlier this second for a response with the same
+        ``key``, when the framer may send it again as is (see
+        ``HttpServerFramer.reuse_response_head``); it then counts as sent."""
+        key = response.key
+        if key is None or request is None or response.close:
+            return None
+        head = self._current_heads().get(key)
+        if head is None or not self.framer.reuse_response_head(response.status, response.length):
+            return None
+        return head
+
+    def _make_head(
+        self, response: Response, request: HttpRequest | None, body_length: int | None
+    ) -> bytes:
+        framer = self.framer
+        headers = [("Date", self._clock.date), ("Server", SERVER_NAME), *response.headers]
+        if response.close:
+            headers.append(("Connection", "close"))
+        head = framer.send_response_head(response.status, None, headers, body_length=body_length)
+        key = response.key
+        if (
+            key is not None
+            and request is not None
+            and not response.close
+            and framer.keep_alive
+            and request.version != "HTTP/1.0"
+        ):
+            # The terms of reuse_response_head: no Connection field in it.
+            heads = self._current_heads()
+            if len(heads) >= HEAD_CACHE_ENTRIES:
+                heads.clear()
+            heads[key] = head
+        return head
+
+    def _current_heads(self) -> dict[object, bytes]:
+        """The response heads made this second, by ``Response.key``: their
+        Date is still the current one.  Cleared when the second changes."""
+        second = self._clock.second
+        if self._heads_second != second:
+            self._heads.clear()
+            self._heads_second = second
+        return self._heads
 
     def _finish(self, keep: bool) -> None:
         self._request = None
@@ -252,7 +297,9 @@ class ServerConnection:
             return
         line = referer = agent = "-"
         if request is not None:
-            line = escape_log(_request_line(request.raw))
+            # The framer checked the request line to be exactly these three
+            # words with single spaces, so this is its text as received.
+            line = _escape_field(f"{request.method} {request.target} {request.version}")
             for name, value in request.headers:  # one pass, first of each wins
                 lname = name.lower()
                 if lname == "user-agent" and agent == "-":

@@ -106,6 +106,11 @@ class Response:
     close: bool = False
     # What the access log shows besides the request line (e.g. why a 400).
     note: str = ""
+    # Set on responses the router makes again and again unchanged (a cached
+    # file): responses with the same ``key`` have the same status, headers
+    # and length (a HEAD's body aside), so the server may reuse the head it
+    # serialised for the first one while its Date is current.
+    key: object = None
 
     @property
     def reason(self) -> str:
@@ -163,11 +168,16 @@ TARGET_MEMO_ENTRIES: Final = 4096
 
 @dataclass(frozen=True, slots=True)
 class _CachedFile:
+    """One version of a small file, with what its 200 carries."""
+
     key: tuple[int, int, int, int]
     content_type: str
     last_modified: str
     mtime: int
     body: bytes
+    # The ``Response.key`` of the 200s made from this entry: a bare object,
+    # so what the server keeps by it does not hold on to the body.
+    token: object = field(default_factory=object, compare=False)
 
 
 def _file_key(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -181,6 +191,7 @@ def _file_response(
     mtime: int,
     body: bytes,
     length: int,
+    key: object = None,
 ) -> Response:
     headers = [("Content-Type", ctype), ("Last-Modified", last_modified)]
     if if_modified_since is not None:
@@ -189,7 +200,7 @@ def _file_response(
         # date given (an invalid date is ignored, as the RFC says).
         if since is not None and mtime <= since:
             return Response(304, headers)
-    return Response(200, headers, body=body, length=length)
+    return Response(200, headers, body=body, length=length, key=key)
 
 
 class Router:
@@ -310,6 +321,7 @@ class Router:
                 cached.mtime,
                 b"" if head else cached.body,
                 st.st_size,
+                cached.token,
             )
         ctype = content_type(where.url.segments[-1])
         if head:

@@ -436,6 +436,116 @@ def test_switching_protocols_keeps_later_bytes() -> None:
 
 
 # ---------------------------------------------------------------------------
+# Reusing a response head (the embedded server's cached files)
+
+GET_A = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+HEAD_FIELDS = [("Date", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Content-Type", "text/plain")]
+
+
+def test_a_reused_head_is_accounted_like_a_made_one() -> None:
+    made = _served(GET_A)
+    head = made.send_response_head(200, headers=HEAD_FIELDS, body_length=5)
+    assert b"Connection" not in head and made.keep_alive
+    reused = _served(GET_A)
+    assert reused.reuse_response_head(200, 5)
+    for server in (made, reused):
+        assert not server.response_complete
+        with pytest.raises(LocalProtocolError, match="only 5 left"):
+            server.send_body(b"123456")
+        assert server.send_body(b"hello") == b"hello"
+        assert server.response_complete and server.keep_alive
+        with pytest.raises(LocalProtocolError, match="already sent"):
+            server.send_response_head(200, body_length=0)
+        assert not server.reuse_response_head(200, 5)  # one final response per request
+        server.start_next_request()
+        server.receive_data(GET_A)
+        assert summary(drain(server)) == [("request", "GET", "/a", "HTTP/1.1"), ("request-end",)]
+
+
+def test_a_reused_head_for_head_has_no_body() -> None:
+    server = _served(b"HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert server.reuse_response_head(200, 5)
+    assert server.response_complete and server.keep_alive
+    assert server.send_body(b"hello") == b""  # RFC 9110 9.3.2, as with a made head
+
+
+@pytest.mark.parametrize(
+    ("request_head", "code"),
+    [
+        # the head would need a Connection field: close, or keep-alive for 1.0
+        (b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 200),
+        (b"GET /a HTTP/1.0\r\n\r\n", 200),
+        (b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200),
+        # the request body is not read yet: the answer closes
+        (b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc", 200),
+        # statuses without a body, and interim ones
+        (GET_A, 304),
+        (GET_A, 204),
+        (GET_A, 100),
+    ],
+)
+def test_a_head_is_not_reused_where_it_would_differ(request_head: bytes, code: int) -> None:
+    server = _served(request_head)
+    assert not server.reuse_response_head(code, 5)
+    assert not server.response_complete  # nothing recorded: make the head instead
+    server.send_response_head(code, body_length=0 if code == 200 else None)
+
+
+def test_no_head_is_reused_before_a_request_or_after_an_error() -> None:
+    assert not HttpServerFramer().reuse_response_head(200, 5)
+    server = HttpServerFramer()
+    server.receive_data(b"GET /a HTTP/1.1\r\n\r\n")  # no Host
+    with pytest.raises(HttpRequestError):
+        server.next_event()
+    assert not server.reuse_response_head(200, 5)
+
+
+@pytest.mark.parametrize(
+    ("field_lines", "headers"),
+    [
+        (b"Host: a\r\n", (("Host", "a"),)),
+        (b"Host:a\r\n", (("Host", "a"),)),
+        # RFC 9110 5.5: whitespace around a value is not part of it
+        (b"Host: \t a b \t \r\n", (("Host", "a b"),)),
+        (
+            b"Host: a\r\nX-Empty:\r\nX-Blank:  \t\r\n",
+            (("Host", "a"), ("X-Empty", ""), ("X-Blank", "")),
+        ),
+        (
+            b"Host: a\r\nX-Text: caf\xe9 \x01\x7f\r\n",
+            (("Host", "a"), ("X-Text", "caf\xe9 \x01\x7f")),
+        ),
+    ],
+)
+def test_fast_and_line_by_line_parsing_agree(
+    field_lines: bytes, headers: tuple[tuple[str, str], ...]
+) -> None:
+    """A whole head takes the one-pass path, a head fed byte by byte the
+    line-by-line one: the request must come out the same."""
+    data = b"GET /x HTTP/1.1\r\n" + field_lines + b"\r\n"
+    whole = _request(feed(HttpServerFramer(), data, "whole"))
+    bytewise = _request(feed(HttpServerFramer(), data, "bytewise"))
+    assert whole == bytewise
+    assert whole.headers == headers and whole.raw == data
+
+
+def test_pipelined_requests_in_one_read_are_all_parsed() -> None:
+    """Each head is taken from the chunk as it arrived; the rest stays."""
+    server = HttpServerFramer()
+    server.receive_data(GET_A * 3 + b"GET /b HTTP/1.1\r\nHost: b\r\n\r\nGET /c")
+    targets = []
+    for _ in range(4):
+        events = drain(server)
+        targets.append(_request(events).target)
+        assert server.reuse_response_head(200, 0)
+        server.start_next_request()
+    assert targets == ["/a", "/a", "/a", "/b"]
+    assert drain(server) == []
+    server.receive_data(b" HTTP/1.1\r\nHost: c\r\n\r\n")
+    assert _request(drain(server)).target == "/c"
+
+
+# ---------------------------------------------------------------------------
 # Fuzz: any bytes parse or are refused with one of the statuses above
 
 _FRAGMENTS = [

@@ -3,11 +3,15 @@ the router), no sockets.  Every request is also fed one byte at a time."""
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from collections.abc import Callable
 
 import pytest
 
 from protoshell.proto.base import Limits
+from protoshell.proto.http import http_date
 from protoshell.server.connection import Reply, ServerConnection, escape_log
 from protoshell.server.routes import Router
 
@@ -23,10 +27,17 @@ DATE_RE = re.compile(
 class Client:
     """A connection plus what it wrote and logged."""
 
-    def __init__(self, site: Site, *, bytewise: bool = False, limits: Limits | None = None):
+    def __init__(
+        self,
+        site: Site,
+        *,
+        bytewise: bool = False,
+        limits: Limits | None = None,
+        now: Callable[[], float] = time.time,
+    ):
         self.log: list[str] = []
         self.conn = ServerConnection(
-            Router(site.root), peer="192.0.2.7", limits=limits, log=self.log.append
+            Router(site.root), peer="192.0.2.7", limits=limits, log=self.log.append, now=now
         )
         self.bytewise = bytewise
 
@@ -274,6 +285,110 @@ def test_router_bug_is_a_500_not_a_crash(site: Site, monkeypatch: pytest.MonkeyP
     assert "ZeroDivisionError" in client.log[-1]
 
 
+# -- a cached file's head, made once a second ----------------------------------
+
+
+class Clock:
+    """The time the connection sees, set by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def made_heads(client: Client) -> list[bytes]:
+    """Count the heads the framer serialises (the others are reused)."""
+    made: list[bytes] = []
+    framer = client.conn.framer
+    make = framer.send_response_head
+
+    def counting(*args: object, **kwargs: object) -> bytes:
+        head = make(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(head)
+        return head
+
+    framer.send_response_head = counting  # type: ignore[method-assign]
+    return made
+
+
+def test_a_reused_head_is_the_head_that_would_be_made(site: Site) -> None:
+    clock = Clock(1_000_000_000.2)
+    client = Client(site, now=clock)
+    made = made_heads(client)
+    first, second, third = client.send(GET * 3)
+    assert len(made) == 2  # the first read fills the cache; then one head a second
+    assert first.data == second.data == third.data
+    assert not third.close
+    assert header(third, "Date") == http_date(1_000_000_000)
+    assert body_of(third) == b"hello, world\n"
+    assert len(client.log) == 3 and all('" 200 13 ' in line for line in client.log)
+
+
+def test_date_moves_with_the_clock(site: Site) -> None:
+    clock = Clock(1_000_000_000.2)
+    client = Client(site, now=clock)
+    made = made_heads(client)
+    client.send(GET * 2)
+    clock.now = 1_000_000_000.9
+    [same] = client.send(GET)
+    assert header(same, "Date") == http_date(1_000_000_000)
+    clock.now = 1_000_000_001.0
+    [later] = client.send(GET)
+    assert header(later, "Date") == http_date(1_000_000_001)
+    assert len(made) == 3  # a new second, a new head
+    assert body_of(later) == b"hello, world\n"
+
+
+def test_a_changed_file_is_never_served_from_a_reused_head(site: Site) -> None:
+    client = Client(site, now=Clock(1_000_000_000.5))
+    client.send(GET * 2)
+    path = site.path("hello.txt")
+    # a new size, then the same size: only the stat's times tell
+    for content in (b"a new, longer greeting\n", b"A NEW, LONGER GREETING\n"):
+        with open(path, "wb") as f:
+            f.write(content)
+        os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 1_000_000_000))  # a later mtime
+        replies = client.send(GET * 2)
+        for reply in replies:
+            assert body_of(reply) == content
+            assert header(reply, "Content-Length") == str(len(content))
+            assert header(reply, "Last-Modified") == http_date(int(os.stat(path).st_mtime))
+    os.unlink(path)
+    [gone] = client.send(GET)
+    assert status(gone) == 404
+
+
+def test_head_if_modified_since_and_close_after_reused_heads(site: Site) -> None:
+    client = Client(site, now=Clock(1_000_000_000.5))
+    [get, _] = client.send(GET * 2)
+    last_modified = header(get, "Last-Modified")
+    assert last_modified is not None
+    head, not_modified, again, closing = client.send(
+        b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+        + b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n"
+        % last_modified.encode()
+        + GET
+        + b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert head_of(head) == head_of(get) and body_of(head) == b"" and not head.close
+    assert status(not_modified) == 304 and body_of(not_modified) == b""
+    assert header(not_modified, "Content-Length") is None
+    assert again.data == get.data
+    assert header(closing, "Connection") == "close" and closing.close and client.conn.closed
+    assert body_of(closing) == b"hello, world\n"
+
+
+def test_http10_is_answered_with_its_own_connection_field(site: Site) -> None:
+    client = Client(site, now=Clock(1_000_000_000.5))
+    client.send(GET * 2)
+    [kept] = client.send(b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert header(kept, "Connection") == "keep-alive" and not kept.close
+    [closed] = client.send(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+    assert header(closed, "Connection") == "close" and closed.close
+
+
 # -- the access log ------------------------------------------------------------
 
 
@@ -298,6 +413,12 @@ def test_log_escapes_control_characters(client: Client) -> None:
     assert "\x1b" not in line and "\x07" not in line
     assert '"\\x1b[2J\\x1b[31mred \\"quoted\\" \\\\ \\x07\\xc3\\xa9"' in line
     assert line.isprintable()
+
+
+def test_log_escapes_quotes_in_the_request_line(client: Client) -> None:
+    client.send(b'GET /a"b\\c HTTP/1.1\r\nHost: x\r\n\r\n')
+    [line] = client.log
+    assert '"GET /a\\"b\\\\c HTTP/1.1" 400 ' in line
 
 
 def test_log_of_a_refused_request_is_escaped(client: Client) -> None:
