@@ -10,6 +10,12 @@ emits events, and performs the TLS upgrade itself when the framer reports an
 accepted STARTTLS, so not a single plaintext byte is read between the
 server's "go ahead" and the handshake.  Bytes that were already received past
 that reply are reported and thrown away, never parsed.
+
+A session made with ``pull=True`` has no reader task: it reads only when
+someone waits (``wait_turn``, ``pump``), on a blocking socket
+(``BlockingTransport``).  That is for batch runs, where nothing else is
+going on and each answer costs a recv instead of two rounds of the event
+loop; events, STARTTLS and errors are handled by the same code.
 """
 
 from __future__ import annotations
@@ -33,15 +39,18 @@ from .proto.base import (
     ResponseEnd,
 )
 from .target import Target
-from .transport import TlsInfo, Transport, TransportError, make_ssl_context
+from .transport import BlockingTransport, TlsInfo, Transport, TransportError, make_ssl_context
 
 Direction = Literal["C", "S", "note"]
 NoteLevel = Literal["info", "warning", "error"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
-    """One thing that happened on the connection, in order.
+    """One thing that happened on the connection, in order.  Treat it as
+    read-only (it is handed to every observer); it is not a frozen
+    dataclass only because freezing makes each of the several per command
+    cost five times as much to create.
 
     ``direction`` is "C" (bytes we sent), "S" (an event the server's bytes
     made) or "note" (protoshell's own remark: TLS summary, discarded
@@ -67,6 +76,7 @@ class Exchange:
 Observer = Callable[[Exchange], None]
 
 LAST_RESPONSE_LINES = 1000  # lines of the last response kept for :last
+PULL_SLICE = 0.25  # seconds a pull-mode read blocks before looking for Ctrl-C
 
 
 class SessionError(Exception):
@@ -96,14 +106,19 @@ class Session:
         insecure: bool = False,
         cafile: str | None = None,
         framer: Framer | None = None,
+        pull: bool = False,
     ) -> None:
         self.target = target
+        self.pull = pull
         self.timeout = timeout
         self.insecure = insecure
         self.cafile = cafile
         self.framer: Framer = framer if framer is not None else framer_for(target.protocol)
-        self.transport: Transport | None = None
+        self.transport: Transport | BlockingTransport | None = None
         self.observers: list[Observer] = []
+        # Called just before the session blocks waiting for the server: an
+        # observer that holds output back (replay) prints it then.
+        self.before_wait: Callable[[], None] | None = None
         self.closed = False
         self.close_reason = ""
         self.error: SessionError | None = None
@@ -114,6 +129,7 @@ class Session:
         self._progress = asyncio.Event()
         self._sent_at: float | None = None
         self._upgrading = False
+        self._pull_task: asyncio.Task[object] | None = None  # who pumps (for Ctrl-C)
 
     # -- observers --------------------------------------------------------
     def subscribe(self, observer: Observer) -> None:
@@ -149,8 +165,9 @@ class Session:
         ctx = self._ssl_context() if self.target.tls == "implicit" else None
         if ctx is not None and self.insecure:
             self.note("certificate verification is OFF (--insecure)", "warning")
+        kind = BlockingTransport if self.pull else Transport
         try:
-            self.transport = await Transport.connect(
+            self.transport = await kind.connect(
                 self.target.host, self.target.port, ssl_context=ctx, timeout=self.timeout
             )
         except TransportError as exc:
@@ -158,7 +175,8 @@ class Session:
         self.note(f"connected to {self.target.host}:{self.target.port}")
         if self.transport.tls is not None:
             self.note(self.transport.tls.summary())
-        self._reader = asyncio.create_task(self._read_loop())
+        if not self.pull:
+            self._reader = asyncio.create_task(self._read_loop())
         if self.target.tls == "starttls":
             await self.wait_turn()
             await self.starttls()
@@ -242,41 +260,98 @@ class Session:
         arrive, so a long download is never cut short."""
         limit = self.timeout if timeout is None else timeout
         while (self.framer.pending > 0 or self._upgrading) and not self.closed and self.error is None:
-            self._progress.clear()
-            try:
-                await asyncio.wait_for(self._progress.wait(), limit)
-            except TimeoutError:
+            if self.pull:
+                arrived = await self.pump(limit)
+            else:
+                if self.before_wait is not None:
+                    self.before_wait()
+                self._progress.clear()
+                try:
+                    await asyncio.wait_for(self._progress.wait(), limit)
+                    arrived = True
+                except TimeoutError:
+                    arrived = False
+            if not arrived:
                 raise SessionError(
                     "timeout", f"no complete response from {self.target.host}:{self.target.port} within {limit:g} s"
-                ) from None
+                )
         if self.error is not None:
             raise self.error
+
+    async def pump(self, timeout: float) -> bool:
+        """Pull mode: read what the server sends next and emit its events.
+        False when nothing came within ``timeout`` seconds.  The wait is cut
+        into slices so that Ctrl-C (a cancellation of this task, under
+        ``asyncio.run``) is seen within ``PULL_SLICE`` seconds."""
+        assert self.pull, "pump() is for pull-mode sessions"
+        if self.closed or self.error is not None or self.transport is None:
+            return True
+        if self.before_wait is not None:
+            self.before_wait()
+        transport = self.transport
+        task = self._pull_task
+        if task is None:
+            # Once: each asyncio.current_task() costs a getpid() system call.
+            task = self._pull_task = asyncio.current_task()
+        left = timeout
+        while True:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
+            wait = min(left, PULL_SLICE)
+            try:
+                data = await transport.read(wait)
+                break
+            except TransportError as exc:
+                if exc.kind != "timeout":
+                    self._received_failure(exc)
+                    return True
+            left -= wait
+            if left <= 0:
+                return False
+        await self._received(data)
+        return True
 
     async def _read_loop(self) -> None:
         assert self.transport is not None
         transport = self.transport
         try:
             while True:
-                data = await transport.read(None)
-                self.framer.receive_data(data)
-                if await self._drain_events():
+                try:
+                    data = await transport.read(None)
+                except TransportError as exc:
+                    self._received_failure(exc)
                     return
-                if not data:
-                    # EOF that the framer did not turn into an event.
-                    self._closed("the server closed the connection")
+                if await self._received(data):
                     return
-        except TransportError as exc:
-            if self.framer.pending:
-                self.note(f"response incomplete: {exc}", "error")
-            self._fail(SessionError(exc.kind, str(exc)))
+        finally:
+            self._progress.set()
+
+    async def _received(self, data: bytes) -> bool:
+        """Frame ``data`` (``b""``: EOF) and emit its events.  True when the
+        connection is over, closed or failed (then ``closed``/``error`` say so)."""
+        try:
+            self.framer.receive_data(data)
+            if await self._drain_events():
+                return True
+            if not data:
+                # EOF that the framer did not turn into an event.
+                self._closed("the server closed the connection")
+                return True
+            return False
+        except TransportError as exc:  # from a STARTTLS upgrade
+            self._received_failure(exc)
         except ProtocolError as exc:
             self._fail(SessionError("protocol", f"protocol error from server: {exc}"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - an observer failed (output closed...)
             self._fail(SessionError("observer", f"{type(exc).__name__}: {exc}"))
-        finally:
-            self._progress.set()
+        return True
+
+    def _received_failure(self, exc: TransportError) -> None:
+        if self.framer.pending:
+            self.note(f"response incomplete: {exc}", "error")
+        self._fail(SessionError(exc.kind, str(exc)))
 
     async def _drain_events(self) -> bool:
         """Emit every event the framer has; True when the connection ended."""

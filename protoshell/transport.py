@@ -1,10 +1,18 @@
 """Moves bytes over TCP or TLS with asyncio; knows nothing of any protocol.
 
-This is the one layer that touches sockets and ssl.  It uses a plain
+This is the one layer that touches sockets and ssl.  ``Transport`` uses a plain
 ``asyncio.Protocol`` rather than streams because STARTTLS needs exact control
 of what was received before the handshake: ``start_tls`` returns (and drops)
 every plaintext byte still queued, so none of it can ever be mistaken for
 data that came over TLS (RFC 3207 section 4.2, RFC 2595 section 3.1).
+
+``BlockingTransport`` has the same interface on a blocking socket, for
+batch runs (``protoshell replay`` with nothing interactive) where the only
+thing the program does is wait for the next answer: each exchange then costs
+one ``recv`` and one ``send``, not a round of the event loop per chunk and a
+task switch per response, the difference between a replay being slower or
+faster than a loop of ``smtplib`` calls.  Its methods are coroutines that
+never suspend, so the session code is the same for both.
 
 Every wait has a timeout; every failure becomes a ``TransportError`` whose
 message is one line a person can act on.
@@ -13,9 +21,12 @@ message is one line a person can act on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
+import struct
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -66,7 +77,10 @@ def _name(parts: Any) -> str:
 
 
 def _tls_info(transport: asyncio.BaseTransport, verified: bool) -> TlsInfo:
-    obj = transport.get_extra_info("ssl_object")
+    return _tls_info_of(transport.get_extra_info("ssl_object"), verified)
+
+
+def _tls_info_of(obj: ssl.SSLObject | ssl.SSLSocket | None, verified: bool) -> TlsInfo:
     if obj is None:
         return TlsInfo("?", "?", "", "", "", verified)
     cipher = obj.cipher()
@@ -100,6 +114,19 @@ def _describe(exc: BaseException, host: str, port: int) -> TransportError:
     if isinstance(exc, OSError):
         return TransportError("os", f"network error with {where}: {exc.strerror or exc}")
     return TransportError("os", f"network error with {where}: {exc}")
+
+
+@contextlib.contextmanager
+def _connecting(host: str, port: int, timeout: float) -> Iterator[None]:
+    """What can go wrong while connecting, as one TransportError."""
+    try:
+        yield
+    except TimeoutError:
+        raise TransportError("timeout", f"timed out after {timeout:g} s connecting to {host}:{port}") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise _describe(exc, host, port) from None
+    except UnicodeError:
+        raise TransportError("dns", f"invalid host name {host!r}") from None
 
 
 class _Pipe(asyncio.Protocol):
@@ -198,7 +225,7 @@ class Transport:
     ) -> Transport:
         """Connect (with TLS from the start when ssl_context is given)."""
         loop = asyncio.get_running_loop()
-        try:
+        with _connecting(host, port, timeout):
             transport, pipe = await asyncio.wait_for(
                 loop.create_connection(
                     _Pipe,
@@ -210,13 +237,7 @@ class Transport:
                 ),
                 timeout,
             )
-        except TimeoutError:
-            raise TransportError("timeout", f"timed out after {timeout:g} s connecting to {host}:{port}") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise _describe(exc, host, port) from None
-        except UnicodeError:
-            raise TransportError("dns", f"invalid host name {host!r}") from None
-        self = cls(host, port, pipe, cast(asyncio.Transport, transport))
+        self = cls(host, port, pipe, transport)
         if ssl_context is not None:
             self.tls = _tls_info(transport, ssl_context.verify_mode != ssl.CERT_NONE)
         return self
@@ -278,8 +299,8 @@ class Transport:
             raise _describe(exc, self.host, self.port) from None
         if new is None:
             raise TransportError("closed", f"{self.host}:{self.port} closed the connection during the TLS handshake")
-        self._transport = new  # type: ignore[assignment]
-        self._pipe.transport = new  # type: ignore[assignment]
+        self._transport = new
+        self._pipe.transport = new
         self.tls = _tls_info(new, ssl_context.verify_mode != ssl.CERT_NONE)
         return self.tls, discarded
 
@@ -293,3 +314,160 @@ class Transport:
             if self._pipe.eof:
                 break
             await asyncio.sleep(0)
+
+
+_EOF_ERRORS = (ssl.SSLZeroReturnError, ssl.SSLEOFError)
+RECV_SIZE = 256 << 10  # as asyncio reads: one Payload chunk per read
+
+
+def _set_kernel_timeout(sock: socket.socket, option: int, seconds: float) -> None:
+    whole = int(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+
+
+class BlockingTransport:
+    """``Transport``'s interface on a blocking socket (see the module
+    docstring).  Only for a task that is the only thing its loop runs: a
+    read blocks the whole loop until data comes or ``timeout`` passes.
+
+    On plain TCP the timeouts are the kernel's (SO_RCVTIMEO, SO_SNDTIMEO),
+    so a send or a receive is one system call; Python's own socket timeout
+    would add a poll before each.  TLS sockets need Python's timeout (the
+    ssl module retries a blocking read forever otherwise), so after a
+    handshake they use it."""
+
+    def __init__(self, host: str, port: int, sock: socket.socket, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self._sock: socket.socket = sock
+        self._timeout = timeout  # for writes
+        self._read_timeout = -1.0  # SO_RCVTIMEO (or Python's timeout, TLS) as set now
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.tls: TlsInfo | None = None
+        self.closed = False
+        self._eof = False
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 10.0,
+    ) -> BlockingTransport:
+        with _connecting(host, port, timeout):
+            sock = socket.create_connection((host, port), timeout=timeout)
+        # As asyncio does for its TCP transports: a command is one small
+        # write that must leave now, not wait for Nagle.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self = cls(host, port, sock, timeout)
+        if ssl_context is not None:
+            self._handshake(ssl_context)
+        else:
+            sock.settimeout(None)
+            _set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+        return self
+
+    def _handshake(self, ssl_context: ssl.SSLContext) -> None:
+        sock = self._sock
+        sock.settimeout(self._timeout)
+        try:
+            self._sock = ssl_context.wrap_socket(sock, server_hostname=self.host)
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            self.closed = True
+            raise _describe(exc, self.host, self.port) from None
+        assert isinstance(self._sock, ssl.SSLSocket)
+        self._read_timeout = self._timeout
+        self.tls = _tls_info_of(self._sock, ssl_context.verify_mode != ssl.CERT_NONE)
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        try:
+            addr = self._sock.getsockname()
+        except OSError:
+            return None
+        return (addr[0], addr[1])
+
+    async def read(self, timeout: float | None) -> bytes:
+        """The next chunk received; ``b""`` at EOF.  ``timeout``: how long
+        to wait for it (None: the session's timeout; 0: only what has
+        arrived already); when it passes, TransportError("timeout")."""
+        if self._eof:
+            return b""
+        if timeout is None:
+            timeout = self._timeout
+        sock = self._sock
+        try:
+            if self.tls is not None:
+                if timeout != self._read_timeout:
+                    sock.settimeout(timeout)
+                    self._read_timeout = timeout
+                data = sock.recv(RECV_SIZE)
+            elif timeout <= 0:
+                data = sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+            else:
+                if timeout != self._read_timeout:
+                    _set_kernel_timeout(sock, socket.SO_RCVTIMEO, timeout)
+                    self._read_timeout = timeout
+                data = sock.recv(RECV_SIZE)
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+            raise TransportError("timeout", f"no answer from {self.host}:{self.port} within {timeout:g} s") from None
+        except _EOF_ERRORS:
+            data = b""
+        except (OSError, ssl.SSLError) as exc:
+            self._eof = True
+            raise _describe(exc, self.host, self.port) from None
+        if not data:
+            self._eof = True
+        self.bytes_in += len(data)
+        return data
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        """Send all of ``data``; the session's timeout applies (``timeout``
+        is accepted for ``Transport``'s signature)."""
+        if self.closed:
+            raise TransportError("closed", f"connection to {self.host}:{self.port} is closed")
+        sock = self._sock
+        try:
+            if self.tls is not None and self._read_timeout != self._timeout:
+                sock.settimeout(self._timeout)
+                self._read_timeout = self._timeout
+            sock.sendall(data)
+        except (TimeoutError, BlockingIOError):
+            raise TransportError("timeout", f"{self.host}:{self.port} stopped reading for {self._timeout:g} s") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise _describe(exc, self.host, self.port) from None
+        self.bytes_out += len(data)
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, *, timeout: float) -> tuple[TlsInfo, int]:
+        """Upgrade to TLS.  Plaintext that already arrived (in the kernel's
+        buffer, unread) is read and thrown away first, as ``Transport``
+        does, so not one byte of it can be taken for TLS data."""
+        discarded = 0
+        sock = self._sock
+        while not self._eof:
+            try:
+                chunk = sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                raise _describe(exc, self.host, self.port) from None
+            if not chunk:
+                raise TransportError("closed", f"{self.host}:{self.port} closed the connection before the TLS handshake")
+            discarded += len(chunk)
+        # Back to Python's timeouts (see the class docstring).
+        _set_kernel_timeout(sock, socket.SO_RCVTIMEO, 0)
+        _set_kernel_timeout(sock, socket.SO_SNDTIMEO, 0)
+        self._timeout = timeout
+        self._handshake(ssl_context)
+        assert self.tls is not None
+        return self.tls, discarded
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._sock.close()

@@ -39,10 +39,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..auth import AuthError, auth_dialogue
 from ..proto.base import ConnectionClosed, Payload, ResponseEnd
@@ -375,11 +376,31 @@ class Engine:
         self.checked = 0
         self.sent = 0
         self._explicit_starttls = any(self._is_starttls(s) for s in transcript.steps)
+        # A batch run (nothing interactive: no --step controller) reads on
+        # a blocking socket (Session(pull=True)) and holds its output back
+        # from the moment an answer arrives until the next line is sent
+        # (_flush), which keeps printing off the path from one answer to the
+        # next command.  What is held is bounded by one read's events.
+        self._batch = controller is None
+        self._held: list[tuple[Callable[[Any], None], Any]] = []
 
     # -- reporting --------------------------------------------------------
     def _report(self, event: ReplayEvent) -> None:
         if self._report_fn is not None:
-            self._report_fn(event)
+            if self._batch:
+                self._held.append((self._report_fn, event))
+            else:
+                self._report_fn(event)
+
+    def _flush(self) -> None:
+        """Print what a batch run held back: called after each send and
+        before each wait, so the output is never behind while the server is
+        thinking, and the work of printing overlaps the server's."""
+        held = self._held
+        if held:
+            self._held = []
+            for fn, item in held:
+                fn(item)
 
     def _note(self, text: str, lineno: int = 0, level: Literal["info", "warning", "error"] = "info") -> None:
         self._report(ReplayEvent("note", lineno, text, level=level))
@@ -415,11 +436,15 @@ class Engine:
             status = exit_for(exc.kind)
             message = str(exc)
         finally:
-            await self._close()
+            try:
+                await self._close()
+            finally:
+                self._flush()  # even on Ctrl-C: what arrived is shown
         if status == ExitStatus.OK and (self.mismatches or message):
             status = ExitStatus.REFUSED
         result = ReplayResult(status, self.checked, self.sent, tuple(self.mismatches), message, dict(self.variables))
         self._report(ReplayEvent("finished", result=result))
+        self._flush()
         return result
 
     async def _step(self, index: int, step: Step) -> None:
@@ -477,7 +502,14 @@ class Engine:
             # Transcripts recorded from a submission:// target hold the
             # STARTTLS dialogue as lines: they do the upgrade themselves.
             target = dataclasses.replace(target, tls="none")
-        session = Session(target, timeout=self.options.timeout, insecure=self.options.insecure, cafile=self.options.cafile)
+        session = Session(
+            target,
+            timeout=self.options.timeout,
+            insecure=self.options.insecure,
+            cafile=self.options.cafile,
+            pull=self._batch,
+        )
+        session.before_wait = self._flush
         session.subscribe(self._observe)
         for observer in self._observers:
             session.subscribe(self._display(observer))
@@ -488,6 +520,7 @@ class Engine:
         self._elision = None
         self._reading = False
         self._new_response = True
+        self._flush()  # connecting may take a while
         await session.open()
         self._report(ReplayEvent("connected", lineno, self.target.url))
         if auto_starttls:
@@ -522,7 +555,10 @@ class Engine:
         def show(ex: Exchange) -> None:
             if ex.direction == "C" and ex.raw in self._shown:
                 ex = dataclasses.replace(ex, raw=self._shown[ex.raw], line=None)
-            observer(ex)
+            if self._batch:
+                self._held.append((observer, ex))
+            else:
+                observer(ex)
 
         return show
 
@@ -583,9 +619,16 @@ class Engine:
     async def _wait(self, limit: float) -> bool:
         """Wait until something arrives or the connection ends (True), or
         ``limit`` seconds pass with nothing (False)."""
+        session = self.session
+        if session is not None and session.pull:
+            deadline = time.monotonic() + limit
+            while not (self._queue or session.closed or session.error is not None):
+                left = deadline - time.monotonic()
+                if left <= 0 or not await session.pump(left):
+                    return False
+            return True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        session = self.session
         while True:
             if self._queue or session is None or session.closed or session.error is not None:
                 return True
@@ -653,6 +696,9 @@ class Engine:
         return ActualPayload(item.size, item.total)
 
     async def _wait_change(self, limit: float) -> bool:
+        session = self.session
+        if session is not None and session.pull:
+            return await session.pump(limit)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
@@ -704,8 +750,8 @@ class Engine:
             await self._connect(step.lineno)
         self._reading = True
         item = self._queue[0] if self._queue and self._elision is None else await self._next_for(step)
-        expected = describe_expected(step)
         if not isinstance(item, ActualLine):
+            expected = describe_expected(step)
             if item is None:
                 reason = "the server sent nothing more (its answer had ended)"
             elif isinstance(item, ActualClose):
@@ -718,7 +764,7 @@ class Engine:
             return
         check = self.checker.line(step, item)
         if not check.ok:
-            self._mismatch(step.lineno, expected, describe_actual(item), check.reason, check.expected_status, check.actual_status)
+            self._mismatch(step.lineno, describe_expected(step), describe_actual(item), check.reason, check.expected_status, check.actual_status)
             self._pop()
             return
         self._pop()
@@ -789,6 +835,9 @@ class Engine:
         if self._open_payload is not None and session.framer.pending == 0:
             self._open_payload.done = True
             self._open_payload = None
+        if not self._queue and self._elision is None:
+            self._reading = False  # the usual case: every line was checked
+            return
         left = [item for item in self._queue if not isinstance(item, ActualClose)]
         closes = [item for item in self._queue if isinstance(item, ActualClose)]
         elision, self._elision = self._elision, None
@@ -889,6 +938,12 @@ class Engine:
                 break
             if not continuation:
                 self._command_line = wire
+        if session.pull and not session.framer.pending:
+            # The server's turn is over: take in what has arrived since (a
+            # close after the last answer, an unsolicited 421), as a reader
+            # task would have.  Not between pipelined lines: they go out
+            # back to back.
+            await session.pump(0)
         if session.closed:
             reason = session.close_reason or "the server closed the connection"
             expected = f"C: {text}" if text else "C:"
@@ -944,6 +999,7 @@ class Engine:
             raise
         self.sent += 1
         self._report(ReplayEvent("sent", lineno, text))
+        self._flush()
 
     # -- meta-commands ----------------------------------------------------
     async def _meta(self, step: Meta) -> None:
@@ -954,6 +1010,7 @@ class Engine:
             self._report(ReplayEvent("captured", step.lineno, self.variables[var], name=var))
             return
         if name == "sleep":
+            self._flush()
             await asyncio.sleep(float(step.args[0]))
             return
         session = await self._session(step.lineno)

@@ -14,7 +14,7 @@ import pytest
 
 from protoshell.replay.volatile import loosen_file
 from tests.integration.scripted_server import ScriptedServer
-from tests.integration.servers import Dovecot, SMTPServer
+from tests.integration.servers import TLSCA, Dovecot, SMTPServer, STARTTLSInjector
 
 from .support import TRANSCRIPTS, LectureSMTP, lecture_message, replay
 
@@ -382,3 +382,51 @@ def test_record_then_replay_strict_imap_append_literal(dovecot: Dovecot, tmp_pat
     assert r.status == 0, path.read_text() + r.out + r.err
     stored = sorted((dovecot.maildir("bob") / "new").iterdir()) + sorted((dovecot.maildir("bob") / "cur").iterdir())
     assert [p.read_bytes() for p in stored] == [b"hello world", b"hello world"]
+
+
+# -- the batch path (no --step: a blocking socket, output held until the next send)
+
+
+_INJECTOR_TRANSCRIPTS = {
+    "smtp": "S: 220 *\nC: NOOP\nS: 250 *\n",
+    "pop3": "S: +OK *\nC: NOOP\nS: +OK *\n",
+    "imap": "S: * OK *\nC: A1 NOOP\nS: A1 OK *\n",
+}
+
+
+@pytest.mark.parametrize("starttls_injector", ["smtp", "pop3", "imap"], indirect=True)
+def test_batch_replay_discards_plaintext_injected_after_starttls(
+    starttls_injector: STARTTLSInjector, tls_ca: TLSCA, tmp_path: Path
+) -> None:
+    """The injected line would be one server line more than the transcript
+    has (a mismatch); it is thrown away and reported instead."""
+    path = write(tmp_path, _INJECTOR_TRANSCRIPTS[starttls_injector.protocol])
+    r = replay(str(path), "--target", starttls_injector.url, "--starttls", "--cafile", str(tls_ca.ca_cert))
+    assert r.status == 0, r.out + r.err
+    assert "injected" not in "\n".join(line for line in r.out.splitlines() if line.startswith("S:"))
+    assert "discarded" in r.out and "plaintext" in r.out and "verified" in r.out
+
+
+def test_ctrl_c_stops_a_waiting_replay_at_once_and_keeps_what_arrived(tmp_path: Path) -> None:
+    """A replay blocked on a silent server (here with a 60 s timeout) stops
+    on Ctrl-C within a fraction of a second: exit 130, one line on stderr,
+    and what the server said before is on stdout."""
+    path = write(tmp_path, "S: 220 *\nC: NOOP\nS: 250 OK\n")
+    with ScriptedServer([("send", b"220 hello there\r\n"), ("expect", b"NOOP"), ("sleep", 5)]) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "protoshell", "replay", str(path), "--target", f"smtp://{server.url_host}", "--timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while b"NOOP" not in server.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        start = time.monotonic()
+        proc.send_signal(2)  # SIGINT, as Ctrl-C
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - start
+    assert proc.returncode == 130, (out, err)
+    assert took < 2
+    assert b"S: 220 hello there" in out and b"C: NOOP" in out
+    assert err.decode().strip().splitlines() == ["protoshell: interrupted"], err

@@ -1,0 +1,173 @@
+"""BlockingTransport (the batch replay's socket) against real sockets on
+127.0.0.1: every wait ends within its timeout, on plain TCP (the kernel's
+SO_RCVTIMEO/SO_SNDTIMEO) and on TLS (Python's timeout), and every failure
+is a TransportError with a kind, as with the asyncio Transport."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from protoshell.transport import BlockingTransport, TransportError
+
+from .integration.scripted_server import ScriptedServer
+from .integration.servers import TLSCA
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def connect(port: int, *, timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> BlockingTransport:
+    return run(BlockingTransport.connect("127.0.0.1", port, timeout=timeout, ssl_context=ssl_context))  # type: ignore[return-value]
+
+
+def test_reads_what_the_server_sends_then_eof() -> None:
+    with ScriptedServer([("send", b"220 hello\r\n"), ("expect", b"QUIT"), ("send", b"221 bye\r\n"), ("close",)]) as server:
+        t = connect(server.port)
+        assert run(t.read(None)) == b"220 hello\r\n"
+        run(t.write(b"QUIT\r\n"))
+        assert run(t.read(None)) == b"221 bye\r\n"
+        assert run(t.read(None)) == b""
+        assert run(t.read(None)) == b""  # EOF stays EOF
+        assert (t.bytes_in, t.bytes_out) == (20, 6)
+        run(t.close())
+
+
+def test_a_silent_server_is_a_timeout_within_the_time_asked() -> None:
+    with ScriptedServer([("sleep", 1)]) as server:
+        t = connect(server.port)
+        start = time.monotonic()
+        with pytest.raises(TransportError) as err:
+            run(t.read(0.3))
+        took = time.monotonic() - start
+        assert err.value.kind == "timeout" and "0.3 s" in str(err.value)
+        assert 0.25 <= took < 1.5
+        # 0: only what is there already, no waiting
+        start = time.monotonic()
+        with pytest.raises(TransportError):
+            run(t.read(0))
+        assert time.monotonic() - start < 0.1
+        run(t.close())
+
+
+def test_a_reset_is_a_reset() -> None:
+    with ScriptedServer([("send", b"220 x\r\n"), ("reset",)]) as server:
+        t = connect(server.port)
+        assert run(t.read(None)) == b"220 x\r\n"
+        time.sleep(0.1)
+        with pytest.raises(TransportError) as err:
+            run(t.read(None))
+        assert err.value.kind == "reset"
+
+
+def test_refused_is_one_clear_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransportError) as err:
+        connect(port)
+    assert err.value.kind == "refused"
+
+
+def test_a_server_that_stops_reading_makes_writes_time_out() -> None:
+    with ScriptedServer([("sleep", 2)]) as server:
+        t = connect(server.port, timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(TransportError) as err:
+            for _ in range(200):  # far more than the socket buffers hold
+                run(t.write(b"x" * (1 << 20)))
+        assert err.value.kind == "timeout"
+        assert time.monotonic() - start < 3
+        run(t.close())
+
+
+@pytest.fixture
+def silent_tls_server(tls_ca: TLSCA) -> Iterator[int]:
+    """Completes the TLS handshake, sends one line, then says nothing."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.settimeout(5)
+        try:
+            with tls_ca.server_context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"* OK hello\r\n")
+                stop.wait(5)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    listener.close()
+    thread.join(5)
+
+
+def test_tls_reads_time_out_too(silent_tls_server: int, tls_ca: TLSCA) -> None:
+    t = connect(silent_tls_server, ssl_context=tls_ca.client_context())
+    assert t.tls is not None and t.tls.verified
+    assert run(t.read(None)) == b"* OK hello\r\n"
+    start = time.monotonic()
+    with pytest.raises(TransportError) as err:
+        run(t.read(0.3))
+    assert err.value.kind == "timeout"
+    assert time.monotonic() - start < 1.5
+    with pytest.raises(TransportError):
+        run(t.read(0))
+    run(t.close())
+
+
+def test_an_untrusted_certificate_is_refused(silent_tls_server: int, tls_ca: TLSCA) -> None:
+    with pytest.raises(TransportError) as err:
+        connect(silent_tls_server, ssl_context=ssl.create_default_context(cafile=str(tls_ca.untrusted.ca_cert)))
+    assert err.value.kind == "tls" and "--insecure" in str(err.value)
+
+
+def test_starttls_throws_away_plaintext_already_received(tls_ca: TLSCA) -> None:
+    """Bytes that arrived after the go-ahead but were not read yet (still in
+    the kernel's buffer) are dropped and counted, never handed on as if they
+    came over TLS (RFC 3207 4.2)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    injected = b"250 injected\r\n"
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        conn.recv(100)
+        conn.sendall(b"220 go ahead\r\n")
+        time.sleep(0.2)
+        conn.sendall(injected)
+        with tls_ca.server_context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"250 over TLS\r\n")
+            tls.recv(100)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        t = connect(listener.getsockname()[1])
+        run(t.write(b"STARTTLS\r\n"))
+        assert run(t.read(None)) == b"220 go ahead\r\n"
+        time.sleep(0.5)  # the injected line is in our receive buffer now
+        info, dropped = run(t.start_tls(tls_ca.client_context(), timeout=5))  # type: ignore[misc]
+        assert info.verified
+        assert dropped == len(injected)
+        assert run(t.read(None)) == b"250 over TLS\r\n"
+        run(t.write(b"QUIT\r\n"))
+        run(t.close())
+    finally:
+        listener.close()
+        thread.join(5)
