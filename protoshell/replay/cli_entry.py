@@ -330,7 +330,7 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     from ..render.console import make_console
     from ..render.exchange import ExchangeRenderer
     from ..render.replay_view import DemoPrinter, ReplayPrinter
-    from .demo import DEFAULT_PACE, DemoController, DemoReporter, hide_typed
+    from .demo import DEFAULT_PACE, DemoController, DemoReporter, hide_typed, single_keys
     from .engine import ReplayOptions
     from .report import ReplayReporter
     from .show import title_for
@@ -341,22 +341,24 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     reporter = DemoReporter(
         printer, ReplayReporter(ReplayPrinter(console), filename=args.file, strict=args.strict)
     )
-    controller = DemoController(
-        printer,
-        env.stdin,
-        pace=DEFAULT_PACE if args.pace is None else args.pace,
-        wait=not args.no_wait,
-    )
-    options = ReplayOptions(
-        strict=args.strict,
-        timeout=args.timeout,
-        insecure=args.insecure,
-        cafile=args.cafile,
-        variables=variables,
-        keep_going=True,
-    )
-    observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console)))]
-    engine = Engine(
-        transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
-    )
-    return _run(engine, env)
+    with single_keys(env.stdin, env.stdin_isatty and not args.no_wait) as keys:
+        controller = DemoController(
+            printer,
+            env.stdin,
+            pace=DEFAULT_PACE if args.pace is None else args.pace,
+            wait=not args.no_wait,
+            keys=keys,
+        )
+        options = ReplayOptions(
+            strict=args.strict,
+            timeout=args.timeout,
+            insecure=args.insecure,
+            cafile=args.cafile,
+            variables=variables,
+            keep_going=True,
+        )
+        observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console)))]
+        engine = Engine(
+            transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
+        )
+        return _run(engine, env)

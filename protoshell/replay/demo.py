@@ -1,7 +1,9 @@
 """``protoshell demo FILE``: a transcript performed in front of a class.
 
 Before each ``C:`` line the demo waits for Enter (``q`` Enter stops; at the
-end of input it carries on by itself), then types the line out at a
+end of input it carries on by itself; on a terminal a single key does:
+Enter, space or any other key sends, ``q`` stops, and nothing pressed is
+echoed onto the class's screen), then types the line out at a
 readable pace, with the lecture's phase of the command beside it
 (identify, ask, answer, goodbye: ``Command.phase`` in the protocol's
 vocabulary), sends it, and the server's real answer appears.  The lesson's
@@ -15,22 +17,51 @@ The pace is seconds per character (``--pace 0`` types at once: tests).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import os
+import termios
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from ..render.replay_view import DemoPrinter
 from ..session import Exchange, Observer
 from .engine import SEND, ClientContext, Decision, ReplayEvent
 from .show import phase_of
-from .step import read_line
+from .step import read_in_thread, read_line
 
-__all__ = ["DEFAULT_PACE", "DemoController", "DemoReporter", "hide_typed"]
+__all__ = ["DEFAULT_PACE", "DemoController", "DemoReporter", "hide_typed", "single_keys"]
 
 DEFAULT_PACE = 0.04  # seconds per character: 25 characters a second
 
 
+@contextlib.contextmanager
+def single_keys(stdin: IO[bytes], isatty: bool) -> Iterator[bool]:
+    """On a terminal, for the whole demo: keys arrive one press at a time
+    and are not echoed (no ECHO, no ICANON; Ctrl-C still interrupts).  The
+    settings are put back on every way out, from the main thread, even
+    while a reading thread is still blocked.  Yields whether it is on."""
+    try:
+        fd = stdin.fileno() if isatty else -1
+        saved = termios.tcgetattr(fd) if fd >= 0 else None
+    except (OSError, ValueError, termios.error):
+        saved = None
+    if saved is None:
+        yield False
+        return
+    mode = termios.tcgetattr(fd)
+    mode[3] &= ~(termios.ECHO | termios.ICANON)  # lflag
+    mode[6][termios.VMIN] = 1
+    mode[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSAFLUSH, mode)
+    try:
+        yield True
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
 class DemoController:
-    """Waits for Enter, types the line out, names its phase."""
+    """Waits for Enter (or, with ``keys``, one key), types the line out,
+    names its phase."""
 
     def __init__(
         self,
@@ -39,21 +70,31 @@ class DemoController:
         *,
         pace: float = DEFAULT_PACE,
         wait: bool = True,
+        keys: bool = False,
     ) -> None:
         self.printer = printer
         self.stdin = stdin
         self.pace = max(0.0, pace)
         self.wait = wait
+        self.keys = keys
         self.hide_next_client = False
         self.typed = 0
 
+    async def _answer(self) -> bytes:
+        if self.keys:
+            fd = self.stdin.fileno()
+            # One press: an arrow key's escape sequence arrives in one read.
+            return await read_in_thread(lambda: os.read(fd, 32))
+        return await read_line(self.stdin)
+
     async def before_client(self, ctx: ClientContext) -> Decision:
         if self.wait:
-            self.printer.prompt(f"[Enter: send line {ctx.lineno} · q Enter: stop]")
-            answer = await read_line(self.stdin)
+            stop = "q: stop" if self.keys else "q Enter: stop"
+            self.printer.prompt(f"[Enter: send line {ctx.lineno} · {stop}]")
+            answer = await self._answer()
             if not answer:
                 self.wait = False  # end of input: run the rest by itself
-            elif answer.strip().lower() in (b"q", b"quit"):
+            elif answer.strip().lower() in (b"q", b"quit", b"\x04"):  # \x04: Ctrl-D with keys
                 return Decision("quit")
         phase = phase_of(ctx.protocol, ctx.command_line)
         self.printer.begin_line()

@@ -184,8 +184,14 @@ class StepMachine:
 
 async def read_line(stream: IO[bytes]) -> bytes:
     """One line of ``stream`` without blocking the event loop (the server's
-    lines keep arriving meanwhile); a daemon thread, so a blocked read never
-    keeps the process alive."""
+    lines keep arriving meanwhile)."""
+    return await read_in_thread(stream.readline)
+
+
+async def read_in_thread(read: Callable[[], bytes]) -> bytes:
+    """``read()`` (a blocking read of the user's input) without blocking the
+    event loop; in a daemon thread, so a blocked read never keeps the
+    process alive."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[bytes] = loop.create_future()
 
@@ -200,7 +206,7 @@ async def read_line(stream: IO[bytes]) -> bytes:
     def work() -> None:
         result, error = b"", None
         try:
-            result = stream.readline()
+            result = read()
         except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
             error = exc
         try:

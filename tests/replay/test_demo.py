@@ -46,3 +46,44 @@ def test_demo_shows_the_imap_lecture_failure_and_continues(dovecot: object) -> N
 def test_demo_usage_errors_exit_2() -> None:
     r = demo(str(TRANSCRIPTS / "smtp_lecture.txt"), "--pace", "-1")
     assert r.status == 2 and "--pace" in r.err
+
+
+def test_demo_on_a_terminal_takes_single_keys_and_restores_the_terminal(tmp_path: object) -> None:
+    """In a real pseudo-terminal: a space (no Enter) sends the next line,
+    ``q`` alone stops; the keys are not echoed onto the screen, and the
+    terminal is back in line mode afterwards (``stty`` run after it in the
+    same terminal says ``icanon echo``)."""
+    import os
+    import shlex
+    import sys
+
+    import pexpect
+
+    with EmbeddedServer(TRANSCRIPTS.parent / "web") as server:
+        command = shlex.join(
+            [sys.executable, "-m", "protoshell", "demo", str(TRANSCRIPTS / "http_lab.txt"), "--target", server.url, "--pace", "0", "--timeout", "5"]
+        )
+        child = pexpect.spawn(
+            "/bin/sh",
+            ["-c", f"{command}; echo status=$?; stty -a"],
+            cwd=str(TRANSCRIPTS.parent),
+            env={**os.environ, "NO_COLOR": "1", "TERM": "xterm"},
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=10,
+            dimensions=(40, 160),
+        )
+        child.expect_exact("[Enter: send line")
+        child.expect_exact("q: stop]")
+        child.send("z")  # any key but q sends
+        child.expect_exact("[Enter: send line")
+        before = child.before
+        child.expect_exact("q: stop]")
+        child.send("q")
+        child.expect(r"status=(\d+)")
+        status = int(child.match.group(1))
+        child.expect(pexpect.EOF)
+        after = child.before
+    assert status == 1  # stopped by the user
+    assert "z" not in before.replace("\x1b", "").split("C: ")[0]  # the key was not echoed before the typed line
+    assert " icanon " in f" {after} " and " echo " in f" {after} "
