@@ -198,8 +198,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--commands", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pin", action="store_true", help="server on CPU 1, clients on CPU 0 (needs 2 CPUs)")
     args = ap.parse_args()
     proc, port = start_aiosmtpd()
+    if args.pin:
+        # The server on one CPU, every client on the other: as when the
+        # server is another machine (no client shares the server's CPU).
+        os.sched_setaffinity(proc.pid, {1})
+        os.sched_setaffinity(0, {0})
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bench.txt")
