@@ -24,7 +24,14 @@ from ..target import Target, TargetError, parse_target
 from ..transcript.escape import escape_line
 from ..transcript.model import Comment, Transcript
 from ..transcript.parse import TranscriptError, parse_transcript
-from .engine import Controller, Engine, ReplayUsageError, check_transcript, transcript_protocol
+from .engine import (
+    Controller,
+    Engine,
+    ReplayOptions,
+    ReplayUsageError,
+    check_transcript,
+    transcript_protocol,
+)
 from .step import StepMachine
 
 __all__ = ["StepperFactory", "demo_main", "load_transcript", "replay_main", "show_main"]
@@ -181,7 +188,6 @@ def replay_main(
     from ..render.console import make_console
     from ..render.exchange import ExchangeRenderer
     from ..render.replay_view import ReplayPrinter
-    from .engine import ReplayOptions
     from .report import ReplayReporter
 
     console = make_console(env.stdout, color=env.color(args.no_color))
@@ -201,18 +207,22 @@ def replay_main(
         else:
             controller = LineStepper(machine, env.stdin, printer.plain)
     observers = [] if args.quiet else [_unless_closed(ExchangeRenderer(console))]
-    options = ReplayOptions(
+    options = _options(args, variables, keep_going=args.keep_going)
+    engine = Engine(
+        transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
+    )
+    return _run(engine, env)
+
+
+def _options(args: argparse.Namespace, variables: dict[str, str], *, keep_going: bool) -> ReplayOptions:
+    return ReplayOptions(
         strict=args.strict,
         timeout=args.timeout,
         insecure=args.insecure,
         cafile=args.cafile,
         variables=variables,
-        keep_going=args.keep_going,
+        keep_going=keep_going,
     )
-    engine = Engine(
-        transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
-    )
-    return _run(engine, env)
 
 
 def _run(engine: Engine, env: Environment) -> int:
@@ -331,7 +341,6 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     from ..render.exchange import ExchangeRenderer
     from ..render.replay_view import DemoPrinter, ReplayPrinter
     from .demo import DEFAULT_PACE, DemoController, DemoReporter, hide_typed, single_keys
-    from .engine import ReplayOptions
     from .report import ReplayReporter
     from .show import title_for
 
@@ -349,14 +358,7 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
             wait=not args.no_wait,
             keys=keys,
         )
-        options = ReplayOptions(
-            strict=args.strict,
-            timeout=args.timeout,
-            insecure=args.insecure,
-            cafile=args.cafile,
-            variables=variables,
-            keep_going=True,
-        )
+        options = _options(args, variables, keep_going=True)
         observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console)))]
         engine = Engine(
             transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
