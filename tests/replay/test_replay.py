@@ -412,7 +412,7 @@ def test_ctrl_c_stops_a_waiting_replay_at_once_and_keeps_what_arrived(tmp_path: 
     on Ctrl-C within a fraction of a second: exit 130, one line on stderr,
     and what the server said before is on stdout."""
     path = write(tmp_path, "S: 220 *\nC: NOOP\nS: 250 OK\n")
-    with ScriptedServer([("send", b"220 hello there\r\n"), ("expect", b"NOOP"), ("sleep", 5)]) as server:
+    with ScriptedServer([("send", b"220 hello there\r\n"), ("expect", b"NOOP"), ("sleep", 2)]) as server:
         proc = subprocess.Popen(
             [sys.executable, "-m", "protoshell", "replay", str(path), "--target", f"smtp://{server.url_host}", "--timeout", "60"],
             stdout=subprocess.PIPE,
