@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from hypothesis import strategies as st
+
 from protoshell.proto.base import (
     ConnectionClosed,
     Event,
@@ -123,6 +125,20 @@ def server_lines(steps: Sequence[tuple[str, bytes]]) -> list[bytes]:
         if kind == "S":
             out += data.splitlines(keepends=True)
     return out
+
+
+def lossless_ops(pieces: Sequence[bytes], sends: Sequence[bytes]) -> st.SearchStrategy[list[tuple[str, bytes]]]:
+    """Random conversations for ``play_lossless``: arbitrary bytes and the
+    protocol's typical ``pieces`` received, its ``sends`` sent, TLS upgrades."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("recv"), st.binary(max_size=20)),
+            st.tuples(st.just("recv"), st.sampled_from(list(pieces))),
+            st.tuples(st.just("send"), st.sampled_from(list(sends))),
+            st.tuples(st.just("tls"), st.just(b"")),
+        ),
+        max_size=40,
+    )
 
 
 def play_lossless(framer: Any, ops: Sequence[tuple[str, bytes]]) -> None:

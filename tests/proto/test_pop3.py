@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from protoshell.proto.base import (
     NEED_DATA,
@@ -28,7 +27,15 @@ from protoshell.proto.pop3 import (
     Pop3StatusLine,
     line_status,
 )
-from tests.proto.feed_mail import SPLITS, drain, play_lossless, run, steps_from_transcript, summary
+from tests.proto.feed_mail import (
+    SPLITS,
+    drain,
+    lossless_ops,
+    play_lossless,
+    run,
+    steps_from_transcript,
+    summary,
+)
 
 # The lecture's POP3 exchange, verbatim.
 LECTURE = """
@@ -600,15 +607,7 @@ _PIECES = [
 ]
 _SENDS = [b"LIST", b"LIST 1", b"RETR 1", b"CAPA", b"STLS", b"AUTH LOGIN", b"QUIT", b"eA=="]
 
-_ops = st.lists(
-    st.one_of(
-        st.tuples(st.just("recv"), st.binary(max_size=20)),
-        st.tuples(st.just("recv"), st.sampled_from(_PIECES)),
-        st.tuples(st.just("send"), st.sampled_from(_SENDS)),
-        st.tuples(st.just("tls"), st.just(b"")),
-    ),
-    max_size=40,
-)
+_ops = lossless_ops(_PIECES, _SENDS)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

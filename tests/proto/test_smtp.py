@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from protoshell.proto.base import (
     NEED_DATA,
@@ -28,6 +27,7 @@ from protoshell.proto.smtp import (
 from tests.proto.feed_mail import (
     SPLITS,
     drain,
+    lossless_ops,
     play_lossless,
     run,
     server_lines,
@@ -710,15 +710,7 @@ _PIECES = [
 ]
 _SENDS = [b"EHLO a", b"DATA", b".", b".x", b"STARTTLS", b"AUTH LOGIN", b"QUIT", b"NOOP"]
 
-_ops = st.lists(
-    st.one_of(
-        st.tuples(st.just("recv"), st.binary(max_size=20)),
-        st.tuples(st.just("recv"), st.sampled_from(_PIECES)),
-        st.tuples(st.just("send"), st.sampled_from(_SENDS)),
-        st.tuples(st.just("tls"), st.just(b"")),
-    ),
-    max_size=40,
-)
+_ops = lossless_ops(_PIECES, _SENDS)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
