@@ -430,3 +430,25 @@ def test_ctrl_c_stops_a_waiting_replay_at_once_and_keeps_what_arrived(tmp_path: 
     assert took < 2
     assert b"S: 220 hello there" in out and b"C: NOOP" in out
     assert err.decode().strip().splitlines() == ["protoshell: interrupted"], err
+
+
+def test_batch_replay_over_implicit_tls(dovecot: Dovecot, tls_ca: TLSCA, tmp_path: Path) -> None:
+    """imaps: the handshake, the certificate check against --cafile, a
+    literal read through TLS, and a clean LOGOUT, on the blocking socket."""
+    dovecot.deliver(lecture_message(), "bob")
+    path = write(
+        tmp_path,
+        "S: * OK *\nC: A1 LOGIN bob redqueen\nS: A1 OK *\nC: A2 SELECT INBOX\nS: ...\nS: A2 OK *\n"
+        "C: A3 FETCH 1 BODY[]\nS: * 1 FETCH (BODY[] {*}\nS: <server sends * octets of message payload>\nS: )\nS: A3 OK *\n"
+        "C: A4 LOGOUT\nS: * BYE *\nS: A4 OK *\n",
+    )
+    r = replay(str(path), "--target", dovecot.imaps_url, "--cafile", str(tls_ca.ca_cert))
+    assert r.status == 0, r.out + r.err
+    assert "verified" in r.out and "# TLS " in r.out
+
+
+def test_batch_replay_refuses_an_untrusted_certificate(dovecot: Dovecot, tmp_path: Path) -> None:
+    path = write(tmp_path, "S: * OK *\nC: A1 LOGOUT\nS: * BYE *\nS: A1 OK *\n")
+    r = replay(str(path), "--target", dovecot.imaps_url)
+    assert r.status == 3
+    assert "certificate" in r.err and "--cafile" in r.err and "Traceback" not in r.err
