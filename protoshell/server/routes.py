@@ -160,6 +160,13 @@ def error_response(status: int, detail: str = "", *, close: bool = False) -> Res
 #: with sendfile, never held in memory.
 CACHE_FILE_MAX: Final = 128 << 10
 CACHE_TOTAL_MAX: Final = 16 << 20
+#: A file changed less than this many seconds ago is read afresh for every
+#: request, not cached: on a file system whose timestamps count whole
+#: seconds (FAT, ext3, some network file systems) a second write of the same
+#: size within the second it was read would leave inode, size, mtime and
+#: ctime as they were, and the cache could not tell ("racy git": git's index
+#: has the same rule for the same reason).
+SETTLE_SECONDS: Final = 2.0
 #: A directory listing may show sizes and dates this many seconds old.
 LISTING_MAX_AGE: Final = 1.0
 LISTING_CACHE_ENTRIES: Final = 256
@@ -206,8 +213,9 @@ def _file_response(
 class Router:
     """Maps requests to responses for one document root."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, settle: float = SETTLE_SECONDS) -> None:
         self.root = DocumentRoot(root)
+        self.settle = settle  # see SETTLE_SECONDS
         self._files: dict[bytes, _CachedFile] = {}
         self._targets: dict[str, UrlPath | PathRefused] = {}
         self._listings: dict[
@@ -308,8 +316,9 @@ class Router:
         """200 with the file (or 304).  Small files are read whole and kept
         in a cache checked against the ``stat`` done for this very request
         (inode, size, mtime and ctime, which no one can set by hand), so a
-        changed file is never served stale; big ones go out as an open file
-        for ``sendfile``."""
+        changed file is never served stale (a file changed in the last
+        ``settle`` seconds is not cached yet: see SETTLE_SECONDS); big ones
+        go out as an open file for ``sendfile``."""
         st = where.st
         assert st is not None
         cached = self._files.get(where.fs_path)
@@ -357,7 +366,7 @@ class Router:
         finally:
             if fh is not None:
                 fh.close()
-        if len(body) == st.st_size:
+        if len(body) == st.st_size and max(st.st_mtime, st.st_ctime) < time.time() - self.settle:
             self._remember(
                 where.fs_path, _CachedFile(_file_key(st), ctype, last_modified, mtime, body)
             )

@@ -36,8 +36,9 @@ class Client:
         now: Callable[[], float] = time.time,
     ):
         self.log: list[str] = []
+        # settle=0: files the test has just written are cached at once
         self.conn = ServerConnection(
-            Router(site.root), peer="192.0.2.7", limits=limits, log=self.log.append, now=now
+            Router(site.root, settle=0), peer="192.0.2.7", limits=limits, log=self.log.append, now=now
         )
         self.bytewise = bytewise
 

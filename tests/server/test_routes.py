@@ -172,12 +172,37 @@ def test_big_file_is_an_open_file(site: Site, router: Router) -> None:
     assert body_of(resp) == (site.root / "big.bin").read_bytes()
 
 
-def test_changed_file_is_never_served_stale(site: Site, router: Router) -> None:
+def test_changed_file_is_never_served_stale(site: Site) -> None:
+    router = Router(site.root, settle=0)  # cache even a file written just now
     assert body_of(router.route(request("/hello.txt"), now=NOW)) == b"hello, world\n"
     (site.root / "hello.txt").write_bytes(b"HELLO")  # same inode, new size/ctime
     assert body_of(router.route(request("/hello.txt"), now=NOW)) == b"HELLO"
     os.replace(site.root / "a b.txt", site.root / "hello.txt")  # new inode
     assert body_of(router.route(request("/hello.txt"), now=NOW)) == b"spaces\n"
+
+
+def test_a_same_size_rewrite_within_the_second_is_served_fresh(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system with whole-second timestamps, two writes of the
+    same size in one second leave inode, size, mtime and ctime alike; a file
+    changed within the last ``SETTLE_SECONDS`` is therefore read afresh for
+    every request.  (Whole-second timestamps are simulated: the test's file
+    system has nanoseconds.)"""
+    monkeypatch.setattr(
+        routes, "_file_key", lambda st: (st.st_ino, st.st_size, int(st.st_mtime), int(st.st_ctime))
+    )
+    router = Router(site.root)
+    path = site.root / "hello.txt"
+    path.write_bytes(b"version one\n")
+    assert body_of(router.route(request("/hello.txt"), now=NOW)) == b"version one\n"
+    path.write_bytes(b"version two\n")  # same size, (almost surely) the same second
+    assert body_of(router.route(request("/hello.txt"), now=NOW)) == b"version two\n"
+    # Settled files are cached (and still checked against each request's stat).
+    settled = Router(site.root, settle=0)
+    assert body_of(settled.route(request("/hello.txt"), now=NOW)) == b"version two\n"
+    resp = settled.route(request("/hello.txt"), now=NOW)
+    assert resp.key is not None and resp.key is settled.route(request("/hello.txt"), now=NOW).key
 
 
 def test_non_utf8_name_downloads(router: Router) -> None:
