@@ -283,6 +283,23 @@ class _Process:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _start(
+    argv: list[str], console: Path, cwd: Path, *, ready: Callable[[], bool], what: str, logs: list[Path]
+) -> _Process | ServerStartError:
+    """Start a server and wait until `ready()`: the running process, or the start-up error
+    when the server found its port taken (the caller retries on other ports); any other
+    failure is raised."""
+    process = _Process(argv, console, cwd)
+    try:
+        wait_ready(ready, what=what, proc=process.popen, logs=logs)
+    except ServerStartError as exc:
+        process.stop()
+        if _address_in_use(logs):
+            return exc
+        raise
+    return process
+
+
 def _dir_for_unprivileged(prefix: str) -> Path:
     """A fresh directory other users can traverse.
 
@@ -836,23 +853,20 @@ def running_dovecot(
                 gid=gid,
             )
             server.reset()
-            process = _Process([binary, "-F", "-c", str(conf)], console, base)
-            logs = [console, log]
-            try:
-                # The login processes greet only once the auth process is up: a greeting on both
-                # plain ports means logins will work; the TLS ports share those processes.
-                wait_ready(
-                    functools.partial(_dovecot_answers, imap, pop3, imaps, pop3s),
-                    what="dovecot",
-                    proc=process.popen,
-                    logs=logs,
-                )
-            except ServerStartError as exc:
-                process.stop()
-                last_error = exc
-                if _address_in_use(logs):
-                    continue
-                raise
+            # The login processes greet only once the auth process is up: a greeting on both
+            # plain ports means logins will work; the TLS ports share those processes.
+            started = _start(
+                [binary, "-F", "-c", str(conf)],
+                console,
+                base,
+                ready=functools.partial(_dovecot_answers, imap, pop3, imaps, pop3s),
+                what="dovecot",
+                logs=[console, log],
+            )
+            if isinstance(started, ServerStartError):
+                last_error = started
+                continue
+            process = started
             try:
                 yield server
             finally:
@@ -989,21 +1003,18 @@ def running_nginx(
         )
         # -e: the error log used before the config is read (default is /var/log/nginx).
         argv = [binary, "-e", str(error_log), "-p", str(base), "-c", str(conf)]
-        process = _Process(argv, console, base)
-        logs = [console, error_log]
-        try:
-            wait_ready(
-                functools.partial(_nginx_answers, http, https),
-                what="nginx",
-                proc=process.popen,
-                logs=logs,
-            )
-        except ServerStartError as exc:
-            process.stop()
-            last_error = exc
-            if _address_in_use(logs):
-                continue
-            raise
+        started = _start(
+            argv,
+            console,
+            base,
+            ready=functools.partial(_nginx_answers, http, https),
+            what="nginx",
+            logs=[console, error_log],
+        )
+        if isinstance(started, ServerStartError):
+            last_error = started
+            continue
+        process = started
         try:
             yield Nginx(HOST, http, https, root, base, conf, error_log, base / "access.log")
         finally:
