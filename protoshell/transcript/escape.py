@@ -226,6 +226,8 @@ _ESCAPE_RE: Final = re.compile(r"\\(?:([\\rnt$])|x([0-9a-fA-F]{2})|c\Z)")
 
 def _decode(text: str) -> tuple[bytes, bytes]:
     """(bytes, terminator implied by the text's end)."""
+    if "\\" not in text:
+        return _encode(text), b"\r\n"  # no escapes: most lines
     out = bytearray()
     pos = 0
     terminator = b"\r\n"

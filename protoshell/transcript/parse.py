@@ -124,7 +124,7 @@ def _side_line(side: Side, text: str, lineno: int, filename: str) -> Step:
     if text == "<CRLF>":
         # The lecture's name for the empty line (HTTP's end of headers).
         text = ""
-    m = _NARRATION.fullmatch(text)
+    m = _NARRATION.fullmatch(text) if text[:1] == "<" else None
     if m is not None and text != REDACTED:
         return _narration(side, m.group(1), lineno, filename)
     try:
@@ -152,6 +152,9 @@ def _parse_header(line: str) -> dict[str, str]:
 
 
 def _parse_line(line: str, lineno: int, filename: str) -> Step | None:
+    head = line[:3]
+    if head == "C: " or head == "S: ":  # most lines: no indent to strip
+        return _side_line("C" if head == "C: " else "S", line[3:], lineno, filename)
     stripped = line.lstrip(" \t")
     if not stripped.strip():
         return None
