@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:  # the import stays lazy at run time (start-up speed)
+    from .context import Environment
 
 SUBCOMMANDS = ("replay", "serve", "show", "demo")
 
@@ -92,7 +96,7 @@ def _subcommand(name: str, rest: list[str]) -> int:
     return cli_entry.show_main(rest) if name == "show" else cli_entry.demo_main(rest)
 
 
-def _environment():  # type: ignore[no-untyped-def]
+def _environment() -> Environment:
     """The real Environment; tests replace this to fake streams and TTYs."""
     from .context import Environment
 
