@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +38,8 @@ from .proto.base import (
     Payload,
     ProtocolError,
     ResponseEnd,
+    ServerLine,
+    _NeedData,
 )
 from .target import Target
 from .transport import BlockingTransport, TlsInfo, Transport, TransportError, make_ssl_context
@@ -78,6 +81,39 @@ Observer = Callable[[Exchange], None]
 LAST_RESPONSE_LINES = 1000  # lines of the last response kept for :last
 PULL_SLICE = 0.25  # seconds a pull-mode read blocks before looking for Ctrl-C
 
+# Pull mode's early send (``Session.presend``): given the lines (raw bytes,
+# status) that ended the server's turn, before their events are emitted,
+# the next command line to send now, or None.
+Presend = Callable[[Sequence[tuple[bytes, "str | None"]]], "bytes | None"]
+# Its plan, asked before a read (``Session.presend_plan``): (status, line)
+# when the turn should end with one line of that status and then that line
+# is to be sent; or None.
+PresendPlan = Callable[[], "tuple[str, bytes] | None"]
+
+
+# Framer states after which the server closes (SMTP 221/421, POP3 QUIT, IMAP LOGOUT/BYE).
+_GOODBYE_STATES = frozenset({"closed", "logout"})
+
+
+@dataclass(slots=True)
+class _Armed:
+    """A line to send the moment a read brings the reply the plan expects."""
+
+    status: str
+    line: bytes
+    wire: bytes
+
+
+@dataclass(slots=True)
+class _Presented:
+    """A line sent by ``presend`` whose Exchange is still to be emitted."""
+
+    line: bytes
+    wire: bytes
+    encoded: bool
+    sent_at: float
+    error: SessionError | None
+
 
 class SessionError(Exception):
     """A failure of the conversation; ``kind`` maps to the exit code
@@ -115,7 +151,9 @@ class Session:
         self.cafile = cafile
         self.framer: Framer = framer if framer is not None else framer_for(target.protocol)
         self.transport: Transport | BlockingTransport | None = None
-        self.observers: list[Observer] = []
+        # A tuple, replaced on (un)subscribe: an observer may unsubscribe
+        # while being called, and emitting needs no copy.
+        self.observers: tuple[Observer, ...] = ()
         # Called just before the session blocks waiting for the server: an
         # observer that holds output back (replay) prints it then.
         self.before_wait: Callable[[], None] | None = None
@@ -130,14 +168,30 @@ class Session:
         self._sent_at: float | None = None
         self._upgrading = False
         self._pull_task: asyncio.Task[object] | None = None  # who pumps (for Ctrl-C)
+        # Pull mode's early send: when a read ends the server's turn, the
+        # session asks ``presend`` for the next line and sends it before it
+        # emits that read's events, so that emitting them (observers,
+        # printing, checking) overlaps the server's work on the next command
+        # instead of delaying it.  The line's Exchange is emitted, in order,
+        # when the caller then sends that same line (``send_line``).  With a
+        # framer that can tell a plain reply from its bytes (``send_ahead``,
+        # ``plain_reply_status``: SMTP), ``presend_plan`` is asked before the
+        # read instead, and the line goes out before the reply is framed.
+        self.presend: Presend | None = None
+        self.presend_plan: PresendPlan | None = None
+        self._backlog: deque[Event] = deque()  # framed, not yet emitted
+        self._presented: _Presented | None = None
+        self._backlog_error: ProtocolError | None = None
 
     # -- observers --------------------------------------------------------
     def subscribe(self, observer: Observer) -> None:
-        self.observers.append(observer)
+        self.observers = (*self.observers, observer)
 
     def unsubscribe(self, observer: Observer) -> None:
         if observer in self.observers:
-            self.observers.remove(observer)
+            observers = list(self.observers)
+            observers.remove(observer)
+            self.observers = tuple(observers)
 
     def _emit(self, ex: Exchange) -> None:
         if ex.direction == "S":
@@ -147,7 +201,7 @@ class Session:
                 self.last_payload_size += len(ex.raw)
             elif len(self.last_response) < LAST_RESPONSE_LINES:
                 self.last_response.append(ex)
-        for obs in list(self.observers):
+        for obs in self.observers:
             obs(ex)
 
     def note(self, text: str, level: NoteLevel = "info") -> None:
@@ -195,6 +249,8 @@ class Session:
             raise SessionError("starttls", "the server refused STARTTLS; the connection is still plaintext")
 
     async def close(self) -> None:
+        if self._presented is not None:
+            self._emit_presented()  # it was sent: it is shown and recorded
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
             # The reader reports its own failures through self.error; here it
@@ -226,6 +282,10 @@ class Session:
 
     async def send_line(self, line: bytes) -> bytes:
         """Send one command line (the framer adds CRLF and its rules)."""
+        if self._presented is not None:
+            if self._presented.line == line:
+                return self._emit_presented()
+            self._emit_presented()
         self._check_usable()
         encoded = bool(getattr(self.framer, "in_data", False))
         try:
@@ -234,6 +294,27 @@ class Session:
             raise SessionError("usage", str(exc)) from None
         await self._write(wire, line if encoded else None, "line")
         return wire
+
+    @property
+    def presented_line(self) -> bytes | None:
+        """The line sent early whose Exchange is not emitted yet (see
+        ``presend``): the caller's next ``send_line`` should be this one."""
+        return self._presented.line if self._presented is not None else None
+
+    def _emit_presented(self) -> bytes:
+        """The Exchange of the line ``presend`` sent, as ``_write`` would
+        have emitted it; the write's failure, if it failed, is raised now."""
+        p = self._presented
+        assert p is not None
+        self._presented = None
+        if self.framer.pending:
+            self.last_response = []
+            self.last_payload_size = 0
+            self._sent_at = p.sent_at
+        self._emit(Exchange("C", p.wire, None, time.time(), line=p.line if p.encoded else None, kind="line"))
+        if p.error is not None:
+            raise p.error
+        return p.wire
 
     async def send_raw(self, data: bytes) -> None:
         """Bytes exactly as given (``:raw``); the framer still learns from them."""
@@ -293,6 +374,7 @@ class Session:
         if task is None:
             # Once: each asyncio.current_task() costs a getpid() system call.
             task = self._pull_task = asyncio.current_task()
+        armed = self._arm() if self.presend_plan is not None else None
         left = timeout
         while True:
             if task is not None and task.cancelling():
@@ -308,8 +390,31 @@ class Session:
             left -= wait
             if left <= 0:
                 return False
-        await self._received(data)
+        await self._received(data, armed)
         return True
+
+    def _arm(self) -> _Armed | None:
+        """Before a read: the line to send if it brings the one plain reply
+        the plan expects, with its wire bytes, made now, off the path from
+        that reply to the line."""
+        plan = self.presend_plan() if self.presend_plan is not None and self._presented is None else None
+        send_ahead = getattr(self.framer, "send_ahead", None)
+        if plan is None or send_ahead is None or self._backlog:
+            return None
+        wire = send_ahead(plan[1])
+        return None if wire is None else _Armed(plan[0], plan[1], wire)
+
+    def _fire(self, armed: _Armed) -> None:
+        """Send the armed line, then tell the framer (see SmtpFramer.send_ahead)."""
+        presented = _Presented(armed.line, armed.wire, False, time.monotonic(), None)
+        self._presented = presented
+        assert isinstance(self.transport, BlockingTransport)
+        try:
+            self.transport.send_now(armed.wire)
+        except TransportError as exc:
+            presented.error = SessionError(exc.kind, str(exc))
+        wire = self.framer.send(armed.line)
+        assert wire == armed.wire, "send_ahead() promised other bytes than send() made"
 
     async def _read_loop(self) -> None:
         assert self.transport is not None
@@ -326,11 +431,17 @@ class Session:
         finally:
             self._progress.set()
 
-    async def _received(self, data: bytes) -> bool:
+    async def _received(self, data: bytes, armed: _Armed | None = None) -> bool:
         """Frame ``data`` (``b""``: EOF) and emit its events.  True when the
         connection is over, closed or failed (then ``closed``/``error`` say so)."""
         try:
-            self.framer.receive_data(data)
+            if armed is not None and data and self.framer.plain_reply_status(data) == armed.status:  # type: ignore[attr-defined]
+                self._fire(armed)
+                self.framer.receive_data(data)
+            elif self.presend is not None and data:
+                self._try_presend(data)
+            else:
+                self.framer.receive_data(data)
             if await self._drain_events():
                 return True
             if not data:
@@ -353,10 +464,71 @@ class Session:
             self.note(f"response incomplete: {exc}", "error")
         self._fail(SessionError(exc.kind, str(exc)))
 
+    def _try_presend(self, data: bytes) -> None:
+        """Feed ``data`` to the framer, framing its events into the backlog
+        (stopping at a close or an accepted STARTTLS: those are
+        ``_drain_events``'s); when they end the server's turn (a ResponseEnd
+        last, nothing owed), send the line ``presend`` says comes next
+        before they are emitted."""
+        framer = self.framer
+        framer.receive_data(data)
+        backlog = self._backlog
+        while True:
+            try:
+                event = framer.next_event()
+            except ProtocolError as exc:
+                # The events before it are emitted first, as without presend.
+                self._backlog_error = exc
+                return
+            if event is NEED_DATA:
+                break
+            assert isinstance(event, Event)
+            backlog.append(event)
+            if isinstance(event, ConnectionClosed) or (isinstance(event, ResponseEnd) and event.starttls):
+                return
+        if not backlog or framer.pending or not isinstance(backlog[-1], ResponseEnd):
+            return
+        if self.presend is None or self._presented is not None:
+            return
+        if getattr(framer, "state", "") in _GOODBYE_STATES:
+            return  # the server will close: a line sent now would meet the close
+        lines: list[tuple[bytes, str | None]] = []
+        for i in range(len(backlog) - 1):
+            event = backlog[i]
+            if not isinstance(event, ServerLine):
+                return
+            lines.append((event.raw, event.status))
+        line = self.presend(lines)
+        if line is not None:
+            self._send_early(line)
+
+    def _send_early(self, line: bytes) -> None:
+        framer = self.framer
+        encoded = bool(getattr(framer, "in_data", False))
+        try:
+            wire = framer.send(line)
+        except ProtocolError:
+            return  # not sent; the ordinary send_line will say why
+        presented = _Presented(line, wire, encoded, time.monotonic(), None)
+        self._presented = presented
+        assert isinstance(self.transport, BlockingTransport)
+        try:
+            self.transport.send_now(wire)
+        except TransportError as exc:
+            presented.error = SessionError(exc.kind, str(exc))
+
     async def _drain_events(self) -> bool:
         """Emit every event the framer has; True when the connection ended."""
+        backlog = self._backlog
+        event: Event | _NeedData
         while True:
-            event = self.framer.next_event()
+            if backlog:
+                event = backlog.popleft()
+            elif self._backlog_error is not None:
+                error, self._backlog_error = self._backlog_error, None
+                raise error
+            else:
+                event = self.framer.next_event()
             if event is NEED_DATA:
                 return False
             assert isinstance(event, Event)

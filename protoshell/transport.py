@@ -428,6 +428,10 @@ class BlockingTransport:
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         """Send all of ``data``; the session's timeout applies (``timeout``
         is accepted for ``Transport``'s signature)."""
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
+        """``write`` without the coroutine, for a caller that is not one."""
         if self.closed:
             raise TransportError("closed", f"connection to {self.host}:{self.port} is closed")
         sock = self._sock

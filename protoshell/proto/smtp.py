@@ -44,6 +44,7 @@ from .base import (
     ConnectionClosed,
     Event,
     Limits,
+    LocalProtocolError,
     Outcome,
     RemoteProtocolError,
     ResponseEnd,
@@ -369,6 +370,10 @@ _Kind = Literal["greeting", "command", "sasl", "data", "end"]
 # A sent line keeps at most this many bytes: enough to classify it again.
 _KEEP: Final = 80
 
+# Commands whose reply changes more than the turn (modes, extensions, TLS,
+# the end of the session): send_ahead leaves them alone.
+_STATEFUL_VERBS: Final = frozenset({"DATA", "AUTH", "STARTTLS", "QUIT", "EHLO", "HELO"})
+
 
 @dataclass(slots=True)
 class _Sent:
@@ -502,6 +507,51 @@ class SmtpFramer(LineReplyFramer):
         else:
             self._cur_code = code
         return event
+
+    def plain_reply_status(self, data: bytes) -> str | None:
+        """``"250"`` when ``data`` is exactly one final reply line whose code
+        is 2xx, 4xx or 5xx but not 421 (a goodbye); otherwise None.  Pure."""
+        end = len(data) - 1
+        if data.find(b"\n") != end or data[end - 1 : end] != b"\r" or end > self.limits.max_line:
+            return None
+        code = data[:3]
+        if not code.isdigit() or code[0] not in b"245" or code == b"421" or data[3:4] not in b" \r":
+            return None
+        return code.decode("ascii")
+
+    def send_ahead(self, line: bytes) -> bytes | None:
+        """What ``send(line)`` will return after the reply now owed, when
+        that is known before it comes; otherwise None.  Pure.
+
+        Known when the framer waits for nothing but the reply to one
+        ordinary command (not DATA, AUTH, STARTTLS, QUIT, EHLO, HELO), with
+        no reply begun.  Then, if the next bytes received are a plain reply
+        (``plain_reply_status`` is not None), ``send(line)`` before
+        ``receive_data(them)`` gives the same bytes, events and state as
+        the other order: such a reply ends the turn and leaves the server
+        reading commands, which is what ``send()`` predicts while it is
+        owed.  That lets a replay put its next line on the wire before the
+        reply is framed (``Session.presend_plan``)."""
+        if (
+            self._awaiting != 1
+            or self._cur_code is not None
+            or self._goodbye
+            or self._ready
+            or self._raw_partial
+            or self._tls_pending
+            or self._eof
+            or self._error is not None
+            or len(self._queue) != 1
+            or len(self._buf)
+        ):
+            return None
+        entry = self._queue[0]
+        if entry.kind != "command" or entry.after != "command" or entry.verb in _STATEFUL_VERBS:
+            return None
+        try:
+            return one_line(line) + b"\r\n"
+        except LocalProtocolError:
+            return None
 
     def _learn_keyword(self, text: bytes) -> None:
         # RFC 5321 4.1.1.1: ehlo-line = ehlo-keyword *( SP ehlo-param ).  Some

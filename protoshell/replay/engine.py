@@ -56,6 +56,7 @@ from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine,
 from ..transcript.variables import (
     RedactedLineError,
     VariableError,
+    compile_expected,
     is_redacted,
     substitute_bytes,
     variables_in,
@@ -375,7 +376,6 @@ class Engine:
         self.mismatches: list[Mismatch] = []
         self.checked = 0
         self.sent = 0
-        self._explicit_starttls = any(self._is_starttls(s) for s in transcript.steps)
         # A batch run (nothing interactive: no --step controller) reads on
         # a blocking socket (Session(pull=True)) and holds its output back
         # from the moment an answer arrives until the next line is sent
@@ -383,6 +383,56 @@ class Engine:
         # next command.  What is held is bounded by one read's events.
         self._batch = controller is None
         self._held: list[tuple[Callable[[Any], None], Any]] = []
+        # A batch run also sends the next C: line as soon as the read that
+        # ends the server's turn is framed, when the S: lines in between
+        # match it and the line needs nothing from them (``_presend``).
+        self._index = 0  # the step being performed
+        self._expecting = -1  # the S: step waiting for the server, or -1
+        self._explicit_starttls = False
+        steps = transcript.steps
+        # The C: lines that could go early (the line without its CRLF, else
+        # None): no $variables, no <redacted>, one CRLF line, not STARTTLS,
+        # not HTTP (whose head may get a Host).
+        self._early: list[bytes | None] = [None] * len(steps)
+        # For each S: line checked by its status alone, that status: then
+        # neither ``_presend`` nor ``_expect_line`` needs a Checker call
+        # (it would give the same answer).
+        self._quick: list[str | None] = [None] * len(steps)
+        # For each S: line that may be the last of its turn: (its status,
+        # the C: line after it) when that line can go early
+        # (``_presend_plan``).
+        self._plans: list[tuple[str, bytes] | None] = [None] * len(steps)
+        may_go_early = self._batch and self.protocol != "http"
+        following: bytes | None = None  # the next non-comment step's early line
+        # A long transcript repeats its lines: each text is looked at once.
+        quick_of: dict[str, str | None] = {}
+        starttls_of: dict[str, bool] = {}
+        for i in range(len(steps) - 1, -1, -1):
+            step = steps[i]
+            if isinstance(step, Comment):
+                continue
+            if isinstance(step, Meta):
+                self._explicit_starttls = self._explicit_starttls or step.command == "starttls"
+            elif isinstance(step, ClientLine):
+                text = step.text
+                if text in starttls_of:
+                    starttls = starttls_of[text]
+                else:
+                    starttls = starttls_of[text] = self._is_starttls(step)
+                if starttls:
+                    self._explicit_starttls = True
+                elif may_go_early and "$" not in text and REDACTED not in text and _wire_lines(step.raw):
+                    following = self._early[i] = step.raw[:-2]
+                    continue
+            elif isinstance(step, ServerLine):
+                if step.text in quick_of:
+                    quick = quick_of[step.text]
+                else:
+                    quick = quick_of[step.text] = self._quick_status(step)
+                self._quick[i] = quick
+                if quick is not None and following is not None:
+                    self._plans[i] = (quick, following)
+            following = None
 
     # -- reporting --------------------------------------------------------
     def _report(self, event: ReplayEvent) -> None:
@@ -428,6 +478,7 @@ class Engine:
         try:
             steps = self.transcript.steps
             for index, step in enumerate(steps):
+                self._index = index
                 await self._step(index, step)
             await self._finish(steps[-1].lineno if steps else 0)
         except _Stop as stop:
@@ -510,6 +561,9 @@ class Engine:
             pull=self._batch,
         )
         session.before_wait = self._flush
+        if self._batch:
+            session.presend = self._presend
+            session.presend_plan = self._presend_plan
         session.subscribe(self._observe)
         for observer in self._observers:
             session.subscribe(self._display(observer))
@@ -749,7 +803,16 @@ class Engine:
         if self.session is None:
             await self._connect(step.lineno)
         self._reading = True
-        item = self._queue[0] if self._queue and self._elision is None else await self._next_for(step)
+        if self._queue and self._elision is None:
+            item: _Item | None = self._queue[0]
+        elif self._elision is None:
+            self._expecting = self._index
+            try:
+                item = await self._next_for(step)
+            finally:
+                self._expecting = -1
+        else:
+            item = await self._next_for(step)
         if not isinstance(item, ActualLine):
             expected = describe_expected(step)
             if item is None:
@@ -761,6 +824,13 @@ class Engine:
             self._mismatch(step.lineno, expected, self._actual_text(item), reason, self.checker.expected_status(step))
             if item is not None and self._queue:
                 self._pop()
+            return
+        if self._quick[self._index] == item.status is not None and step is self.transcript.steps[self._index]:
+            # Checked by its status alone, and it is that status (Checker.line
+            # would say the same): the usual case, made cheap.
+            self._pop()
+            self.checked += 1
+            self._report(ReplayEvent("matched", step.lineno, raw=item.raw))
             return
         check = self.checker.line(step, item)
         if not check.ok:
@@ -859,6 +929,57 @@ class Engine:
                 f"the server sent more than the transcript expects {where}",
             )
 
+    def _quick_status(self, step: Step) -> str | None:
+        if self.options.strict or not isinstance(step, ServerLine):
+            return None
+        try:
+            if compile_expected(step.text).names:
+                return None
+        except ValueError:
+            return None
+        return self.checker.expected_status(step)
+
+    def _presend_plan(self) -> tuple[str, bytes] | None:
+        """Before a read, while waiting for an S: line with nothing queued:
+        (status, line) when that S: line is checked by its status alone and
+        the step after it is a C: line that can go early.  If the read then
+        brings exactly one line with that status, ending the turn, the S:
+        step matches it and the C: line is next: the session sends it at
+        once."""
+        index = self._expecting
+        if index < 0 or self._queue:
+            return None
+        return self._plans[index]
+
+    def _presend(self, lines: Sequence[tuple[bytes, str | None]]) -> bytes | None:
+        """The next C: line, to send before the server's ``lines`` (raw,
+        status), which ended its turn, are emitted (``Session.presend``); or
+        None.  Only when the engine is waiting for an S: line with nothing
+        queued, the S: steps from there match these lines one for one, and
+        the step after them is a C: line that can go early: then every step
+        goes exactly as if the line had been sent in its turn."""
+        index = self._expecting
+        if index < 0 or self._queue:
+            return None
+        steps = self.transcript.steps
+        count = len(steps)
+        quick = self._quick
+        for raw, status in lines:
+            while index < count and isinstance(steps[index], Comment):
+                index += 1
+            if index == count:
+                return None
+            step = steps[index]
+            if not isinstance(step, ServerLine):
+                return None
+            want = quick[index]
+            if (want is None or want != status) and not self.checker.line(step, ActualLine(raw, status)).ok:
+                return None
+            index += 1
+        while index < count and isinstance(steps[index], Comment):
+            index += 1
+        return self._early[index] if index < count else None
+
     # -- client lines -----------------------------------------------------
     def _fill(self, text: str) -> bytes:
         """The wire bytes of a C: text: variables substituted, a
@@ -900,6 +1021,12 @@ class Engine:
         )
 
     async def _client(self, index: int, step: ClientLine) -> None:
+        if self.session is not None and self.session.presented_line is not None:
+            # Sent already, when the turn before it ended (``_presend``):
+            # now it is shown, in its place.
+            self._reading = False
+            await self._send(step.lineno, step.text, step.raw)
+            return
         session = await self._session(step.lineno)
         if self._reading:
             await self._finish_turn(step.lineno)

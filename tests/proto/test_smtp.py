@@ -717,3 +717,102 @@ _ops = lossless_ops(_PIECES, _SENDS)
 @given(_ops)
 def test_fuzz_parse_or_remote_error(ops: list[tuple[str, bytes]]) -> None:
     play_lossless(SmtpFramer(Limits(max_line=64)), ops)
+
+
+# -- sending ahead of a plain reply (what a replay's early send relies on) -------
+
+
+def _after_greeting(*commands: bytes) -> SmtpFramer:
+    framer = SmtpFramer()
+    framer.receive_data(b"220 hi\r\n")
+    drain(framer)
+    for command in commands:
+        framer.send(command)
+    return framer
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"250 OK\r\n", "250"),
+        (b"250\r\n", "250"),
+        (b"550 no such user\r\n", "550"),
+        (b"452 later\r\n", "452"),
+        (b"421 closing\r\n", None),  # a goodbye: the server closes next
+        (b"354 go ahead\r\n", None),  # a continuation changes the mode
+        (b"250-first\r\n", None),  # not the last line
+        (b"250-first\r\n250 last\r\n", None),  # two lines
+        (b"250 OK\n", None),  # bare LF
+        (b"250 OK", None),  # unfinished
+        (b"250 OK\r\n220 x\r\n", None),
+        (b"25 OK\r\n", None),
+        (b"2500 OK\r\n", None),
+        (b"\xd9\xa0\xd9\xa1\xd9\xa2 OK\r\n", None),  # not ASCII digits
+    ],
+)
+def test_plain_reply_status(data: bytes, status: str | None) -> None:
+    assert _after_greeting(b"NOOP").plain_reply_status(data) == status
+
+
+@pytest.mark.parametrize(
+    "commands",
+    [
+        [],  # nothing owed but the greeting... already answered: nothing owed
+        [b"NOOP", b"RSET"],  # two owed
+        [b"DATA"],
+        [b"AUTH LOGIN"],
+        [b"STARTTLS"],
+        [b"QUIT"],
+        [b"EHLO me"],
+        [b"HELO me"],
+    ],
+)
+def test_send_ahead_refuses_what_the_reply_may_change(commands: list[bytes]) -> None:
+    framer = _after_greeting(*commands)
+    pending = framer.pending
+    assert framer.send_ahead(b"NOOP") is None
+    assert framer.pending == pending  # it changes nothing
+
+
+def test_send_ahead_refuses_mid_reply_before_the_greeting_and_bad_lines() -> None:
+    assert SmtpFramer().send_ahead(b"NOOP") is None  # the greeting is owed
+    framer = _after_greeting(b"NOOP")
+    assert framer.send_ahead(b"RSET\r\nQUIT") is None  # two lines
+    framer.receive_data(b"250-partial\r\n")
+    drain(framer)
+    assert framer.send_ahead(b"RSET") is None  # a multi-line reply has begun
+
+
+_COMMANDS = [b"NOOP", b"RSET", b"MAIL FROM:<a@b>", b"RCPT TO:<c@d>", b"VRFY x", b"HELP"]
+_NEXT = [*_COMMANDS, b"DATA", b"EHLO x", b"QUIT", b"STARTTLS", b"AUTH LOGIN", b".dot", b""]
+_REPLIES = [b"250 OK\r\n", b"250\r\n", b"550 no\r\n", b"452 full\r\n", b"502 what?\r\n"]
+
+
+@pytest.mark.parametrize("command", _COMMANDS)
+@pytest.mark.parametrize("reply", _REPLIES)
+@pytest.mark.parametrize("line", _NEXT)
+def test_send_before_a_plain_reply_is_framed_changes_nothing(command: bytes, reply: bytes, line: bytes) -> None:
+    """send_ahead's promise: send(line) then receive_data(reply) gives the
+    same bytes, events and state as the usual order, and so does what
+    follows (the reply to ``line``)."""
+    usual = _after_greeting(command)
+    usual.receive_data(reply)
+    events = drain(usual)
+    usual_wire = usual.send(line)
+
+    early = _after_greeting(command)
+    wire = early.send_ahead(line)
+    assert wire is not None and early.plain_reply_status(reply) == reply[:3].decode()
+    assert early.send(line) == wire == usual_wire
+    early.receive_data(reply)
+    assert drain(early) == events
+
+    for framer in (usual, early):
+        framer.receive_data(b"354 go\r\n" if line == b"DATA" else b"250-x\r\n250 y\r\n")
+    assert drain(early) == drain(usual)
+    assert (early.pending, early.state, early.in_data, early.ehlo_keywords) == (
+        usual.pending,
+        usual.state,
+        usual.in_data,
+        usual.ehlo_keywords,
+    )
