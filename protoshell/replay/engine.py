@@ -388,51 +388,20 @@ class Engine:
         # match it and the line needs nothing from them (``_presend``).
         self._index = 0  # the step being performed
         self._expecting = -1  # the S: step waiting for the server, or -1
-        self._explicit_starttls = False
-        steps = transcript.steps
-        # The C: lines that could go early (the line without its CRLF, else
-        # None): no $variables, no <redacted>, one CRLF line, not STARTTLS,
-        # not HTTP (whose head may get a Host).
-        self._early: list[bytes | None] = [None] * len(steps)
-        # For each S: line checked by its status alone, that status: then
-        # neither ``_presend`` nor ``_expect_line`` needs a Checker call
-        # (it would give the same answer).
-        self._quick: list[str | None] = [None] * len(steps)
-        # For each S: line that may be the last of its turn: (its status,
-        # the C: line after it) when that line can go early
-        # (``_presend_plan``).
-        self._plans: list[tuple[str, bytes] | None] = [None] * len(steps)
-        may_go_early = self._batch and self.protocol != "http"
-        following: bytes | None = None  # the next non-comment step's early line
-        # A long transcript repeats its lines: each text is looked at once.
-        quick_of: dict[str, str | None] = {}
-        starttls_of: dict[str, bool] = {}
-        for i in range(len(steps) - 1, -1, -1):
-            step = steps[i]
-            if isinstance(step, Comment):
-                continue
-            if isinstance(step, Meta):
-                self._explicit_starttls = self._explicit_starttls or step.command == "starttls"
-            elif isinstance(step, ClientLine):
-                text = step.text
-                if text in starttls_of:
-                    starttls = starttls_of[text]
-                else:
-                    starttls = starttls_of[text] = self._is_starttls(step)
-                if starttls:
-                    self._explicit_starttls = True
-                elif may_go_early and "$" not in text and REDACTED not in text and _wire_lines(step.raw):
-                    following = self._early[i] = step.raw[:-2]
-                    continue
-            elif isinstance(step, ServerLine):
-                if step.text in quick_of:
-                    quick = quick_of[step.text]
-                else:
-                    quick = quick_of[step.text] = self._quick_status(step)
-                self._quick[i] = quick
-                if quick is not None and following is not None:
-                    self._plans[i] = (quick, following)
-            following = None
+        # What the early send needs to know of a step, worked out when it is
+        # first needed (in the time the server takes to answer, not before
+        # connecting), once per distinct text: a long transcript repeats its
+        # lines.  Early lines are C: lines without $variables, <redacted>,
+        # a second line, STARTTLS, or HTTP (whose head may get a Host).
+        self._may_go_early = self._batch and self.protocol != "http"
+        self._starttls_of: dict[str, bool] = {}
+        self._early_of: dict[str, bytes | None] = {}
+        self._quick_of: dict[str, str | None] = {}
+        self._explicit_starttls = any(
+            (isinstance(step, Meta) and step.command == "starttls")
+            or (isinstance(step, ClientLine) and self._starttls_line(step))
+            for step in transcript.steps
+        )
 
     # -- reporting --------------------------------------------------------
     def _report(self, event: ReplayEvent) -> None:
@@ -825,7 +794,7 @@ class Engine:
             if item is not None and self._queue:
                 self._pop()
             return
-        if self._quick[self._index] == item.status is not None and step is self.transcript.steps[self._index]:
+        if step is self.transcript.steps[self._index] and self._quick(self._index) == item.status is not None:
             # Checked by its status alone, and it is that status (Checker.line
             # would say the same): the usual case, made cheap.
             self._pop()
@@ -929,15 +898,47 @@ class Engine:
                 f"the server sent more than the transcript expects {where}",
             )
 
-    def _quick_status(self, step: Step) -> str | None:
+    def _starttls_line(self, step: ClientLine) -> bool:
+        text = step.text
+        if text not in self._starttls_of:
+            self._starttls_of[text] = self._is_starttls(step)
+        return self._starttls_of[text]
+
+    def _early(self, index: int) -> bytes | None:
+        """The C: line at ``index`` without its CRLF, when it may be sent
+        early; else None."""
+        step = self.transcript.steps[index]
+        if not self._may_go_early or not isinstance(step, ClientLine):
+            return None
+        text = step.text
+        if text not in self._early_of:
+            ok = "$" not in text and REDACTED not in text and _wire_lines(step.raw) and not self._starttls_line(step)
+            self._early_of[text] = step.raw[:-2] if ok else None
+        return self._early_of[text]
+
+    def _quick(self, index: int) -> str | None:
+        """For an S: line checked by its status alone, that status: then
+        neither ``_presend`` nor ``_expect_line`` needs a Checker call (it
+        would give the same answer).  Else None."""
+        step = self.transcript.steps[index]
         if self.options.strict or not isinstance(step, ServerLine):
             return None
-        try:
-            if compile_expected(step.text).names:
-                return None
-        except ValueError:
-            return None
-        return self.checker.expected_status(step)
+        text = step.text
+        if text not in self._quick_of:
+            try:
+                names = compile_expected(text).names
+            except ValueError:
+                names = ("?",)
+            self._quick_of[text] = None if names else self.checker.expected_status(step)
+        return self._quick_of[text]
+
+    def _next_step(self, index: int) -> int:
+        """The index of the first step after ``index`` that is not a comment."""
+        steps = self.transcript.steps
+        index += 1
+        while index < len(steps) and isinstance(steps[index], Comment):
+            index += 1
+        return index
 
     def _presend_plan(self) -> tuple[str, bytes] | None:
         """Before a read, while waiting for an S: line with nothing queued:
@@ -949,7 +950,12 @@ class Engine:
         index = self._expecting
         if index < 0 or self._queue:
             return None
-        return self._plans[index]
+        status = self._quick(index)
+        if status is None:
+            return None
+        following = self._next_step(index)
+        line = self._early(following) if following < len(self.transcript.steps) else None
+        return None if line is None else (status, line)
 
     def _presend(self, lines: Sequence[tuple[bytes, str | None]]) -> bytes | None:
         """The next C: line, to send before the server's ``lines`` (raw,
@@ -963,7 +969,6 @@ class Engine:
             return None
         steps = self.transcript.steps
         count = len(steps)
-        quick = self._quick
         for raw, status in lines:
             while index < count and isinstance(steps[index], Comment):
                 index += 1
@@ -972,13 +977,13 @@ class Engine:
             step = steps[index]
             if not isinstance(step, ServerLine):
                 return None
-            want = quick[index]
+            want = self._quick(index)
             if (want is None or want != status) and not self.checker.line(step, ActualLine(raw, status)).ok:
                 return None
             index += 1
         while index < count and isinstance(steps[index], Comment):
             index += 1
-        return self._early[index] if index < count else None
+        return self._early(index) if index < count else None
 
     # -- client lines -----------------------------------------------------
     def _fill(self, text: str) -> bytes:

@@ -41,6 +41,7 @@ to a server.  Errors are ``TranscriptError`` with ``file:line: message``.
 
 from __future__ import annotations
 
+import functools
 import re
 from types import MappingProxyType
 from typing import Final, TextIO
@@ -118,6 +119,10 @@ def _narration(side: Side, inner: str, lineno: int, filename: str) -> Narration:
     return Narration(side, inner, lineno, kind, port, octets)
 
 
+# A long transcript repeats its lines ("S: 250 OK"): each is decoded once.
+_line_bytes: Final = functools.lru_cache(maxsize=1024)(text_to_line)
+
+
 def _side_line(side: Side, text: str, lineno: int, filename: str) -> Step:
     if text == "...":
         return Narration(side, "...", lineno, "elision")
@@ -128,7 +133,7 @@ def _side_line(side: Side, text: str, lineno: int, filename: str) -> Step:
     if m is not None and text != REDACTED:
         return _narration(side, m.group(1), lineno, filename)
     try:
-        raw = text_to_line(text)
+        raw = _line_bytes(text)
     except ValueError as exc:
         raise TranscriptError(filename, lineno, str(exc)) from None
     if side == "C":
