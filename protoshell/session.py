@@ -91,8 +91,9 @@ Presend = Callable[[Sequence[tuple[bytes, "str | None"]]], "bytes | None"]
 PresendPlan = Callable[[], "tuple[str, bytes] | None"]
 
 
-# Framer states after which the server closes (SMTP 221/421, POP3 QUIT, IMAP LOGOUT/BYE).
-_GOODBYE_STATES = frozenset({"closed", "logout"})
+# Framer states after which the server closes: SMTP after 221/421, POP3
+# after QUIT ("update" from a mailbox, else "closed"), IMAP after LOGOUT/BYE.
+_GOODBYE_STATES = frozenset({"closed", "update", "logout"})
 
 
 @dataclass(slots=True)
@@ -250,7 +251,10 @@ class Session:
 
     async def close(self) -> None:
         if self._presented is not None:
-            self._emit_presented()  # it was sent: it is shown and recorded
+            # It was sent: it is shown.  A failed write was reported already
+            # or is not what this close is about.
+            with contextlib.suppress(SessionError):
+                self._emit_presented()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
             # The reader reports its own failures through self.error; here it
@@ -397,9 +401,11 @@ class Session:
         """Before a read: the line to send if it brings the one plain reply
         the plan expects, with its wire bytes, made now, off the path from
         that reply to the line."""
-        plan = self.presend_plan() if self.presend_plan is not None and self._presented is None else None
         send_ahead = getattr(self.framer, "send_ahead", None)
-        if plan is None or send_ahead is None or self._backlog:
+        if send_ahead is None or self.presend_plan is None or self._presented is not None or self._backlog:
+            return None
+        plan = self.presend_plan()
+        if plan is None:
             return None
         wire = send_ahead(plan[1])
         return None if wire is None else _Armed(plan[0], plan[1], wire)

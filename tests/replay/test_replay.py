@@ -213,12 +213,36 @@ def test_reset_in_the_middle_exits_3(tmp_path: Path) -> None:
     assert r.status == 3, r.out + r.err
 
 
-def test_server_closing_before_a_line_is_a_mismatch(tmp_path: Path) -> None:
-    path = write(tmp_path, "S: 220 x\nC: QUIT\nS: 221 bye\nC: NOOP\nS: 250 OK\n")
-    with ScriptedServer([("send", b"220 x\r\n"), ("expect", b"QUIT"), ("send", b"221 bye\r\n"), ("close",)]) as server:
-        r = replay(str(path), "--target", f"smtp://{server.url_host}")
+_POP3_LOGIN = [("send", b"+OK hi\r\n"), ("expect", b"USER"), ("send", b"+OK\r\n"), ("expect", b"PASS"), ("send", b"+OK\r\n")]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "text", "script", "line"),
+    [
+        (
+            "smtp",
+            "S: 220 x\nC: QUIT\nS: 221 bye\nC: NOOP\nS: 250 OK\n",
+            [("send", b"220 x\r\n"), ("expect", b"QUIT"), ("send", b"221 bye\r\n"), ("close",)],
+            4,
+        ),
+        (  # QUIT from a mailbox: POP3's UPDATE state, then the close
+            "pop3",
+            "S: +OK hi\nC: USER a\nS: +OK\nC: PASS b\nS: +OK\nC: QUIT\nS: +OK bye\nC: NOOP\nS: +OK\n",
+            [*_POP3_LOGIN, ("expect", b"QUIT"), ("send", b"+OK bye\r\n"), ("close",)],
+            8,
+        ),
+    ],
+)
+def test_server_closing_before_a_line_is_a_mismatch(
+    tmp_path: Path, scheme: str, text: str, script: list[tuple[object, ...]], line: int
+) -> None:
+    """After a goodbye the next line is not sent early: the close that
+    follows is taken in first, and the line is reported as not sent."""
+    path = write(tmp_path, text)
+    with ScriptedServer(script) as server:
+        r = replay(str(path), "--target", f"{scheme}://{server.url_host}")
     assert r.status == 1, r.out + r.err
-    assert f"{path}:4:" in r.err and "could not be sent" in r.err
+    assert f"{path}:{line}:" in r.err and "could not be sent" in r.err
 
 
 # -- payloads, hangups, elisions, pipelining ------------------------------------------------------
