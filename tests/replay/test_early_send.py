@@ -129,3 +129,21 @@ def test_a_line_that_needs_a_captured_value_waits_for_it(tmp_path: Path) -> None
         r = replay(str(path), "--target", f"smtp://{server.url_host}")
     assert r.status == 0, r.out + r.err
     assert b"VRFY Q42\r\n" in server.received
+
+
+def test_a_whole_mail_transaction_over_starttls_arrives_intact(smtp_server_factory: object, tls_ca: object, tmp_path: Path) -> None:
+    """Early sends over TLS, through DATA (message lines go early after 354,
+    dot-stuffed by the framer as in their turn) to the end of the message."""
+    server = smtp_server_factory("starttls")  # type: ignore[operator]
+    path = tmp_path / "t.txt"
+    path.write_text(
+        "S: 220 *\nC: EHLO me\nS: 250-*\nS: ...\nC: MAIL FROM:<a@b.example>\nS: 250 *\nC: RCPT TO:<c@d.example>\n"
+        "S: 250 *\nC: DATA\nS: 354 *\nC: Subject: early\nC:\nC: .a line that starts with a dot\nC: the end\nC: .\n"
+        "S: 250 *\nC: QUIT\nS: 221 *\n"
+    )
+    r = replay(str(path), "--target", server.url, "--starttls", "--cafile", str(tls_ca.ca_cert))  # type: ignore[attr-defined]
+    assert r.status == 0, r.out + r.err
+    (message,) = server.wait_for_messages()  # type: ignore[attr-defined]
+    assert message.tls and message.rcpt_tos == ["c@d.example"]
+    assert message.data.endswith(b"Subject: early\r\n\r\n.a line that starts with a dot\r\nthe end\r\n")
+    assert "C: ..a line that starts with a dot" in r.out  # shown as on the wire, as in its turn
