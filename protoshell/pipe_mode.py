@@ -93,16 +93,11 @@ async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], Non
     return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
 
 
-# Framer states in which the server has said goodbye (221, +OK to QUIT,
-# BYE + OK to LOGOUT, Connection: close) and is about to close.
-_GOODBYE_STATES = frozenset({"closed", "logout", "closing"})
-
-
 async def _let_server_hang_up(session: Session, grace: float = 1.0) -> None:
     """After a goodbye, the server closes first (RFC 5321 4.1.1.10, RFC 1939
     6, RFC 3501 6.1.3); wait a moment for it so the output and a recording
     end the way the conversation really did, not by a race."""
-    if session.closed or getattr(session.framer, "state", "") not in _GOODBYE_STATES:
+    if session.closed or not session.said_goodbye:
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace

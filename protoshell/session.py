@@ -31,6 +31,7 @@ from typing import Literal
 
 from .proto import framer_for
 from .proto.base import (
+    GOODBYE_STATES,
     NEED_DATA,
     ConnectionClosed,
     Event,
@@ -89,11 +90,6 @@ Presend = Callable[[Sequence[tuple[bytes, "str | None"]]], "bytes | None"]
 # when the turn should end with one line of that status and then that line
 # is to be sent; or None.
 PresendPlan = Callable[[], "tuple[str, bytes] | None"]
-
-
-# Framer states after which the server closes: SMTP after 221/421, POP3
-# after QUIT ("update" from a mailbox, else "closed"), IMAP after LOGOUT/BYE.
-_GOODBYE_STATES = frozenset({"closed", "update", "logout"})
 
 
 @dataclass(slots=True)
@@ -300,6 +296,12 @@ class Session:
         return wire
 
     @property
+    def said_goodbye(self) -> bool:
+        """The server has said goodbye (221, +OK to QUIT, BYE...) and
+        closes next (``proto.base.GOODBYE_STATES``)."""
+        return getattr(self.framer, "state", "") in GOODBYE_STATES
+
+    @property
     def presented_line(self) -> bytes | None:
         """The line sent early whose Exchange is not emitted yet (see
         ``presend``): the caller's next ``send_line`` should be this one."""
@@ -496,7 +498,7 @@ class Session:
             return
         if self.presend is None or self._presented is not None:
             return
-        if getattr(framer, "state", "") in _GOODBYE_STATES:
+        if self.said_goodbye:
             return  # the server will close: a line sent now would meet the close
         lines: list[tuple[bytes, str | None]] = []
         for i in range(len(backlog) - 1):

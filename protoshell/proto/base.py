@@ -82,6 +82,12 @@ DEFAULT_LIMITS: Final = Limits()
 # "data": lines that carry content, not status.
 Outcome = Literal["ok", "continue", "temporary", "error", "info", "data"]
 
+# Framer ``state`` values in which the server has said goodbye and closes
+# next: SMTP after 221/421 ("closed"), POP3 after +OK to QUIT ("update" from
+# a mailbox, RFC 1939 6; "closed" before login), IMAP after BYE or LOGOUT
+# ("logout"), HTTP after Connection: close ("closing").
+GOODBYE_STATES: Final = frozenset({"closed", "update", "logout", "closing"})
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -215,3 +215,19 @@ def test_one_gigabyte_literal_streams_within_a_memory_limit() -> None:
     out = r.stdout.decode()
     assert f"S: <server sends {size} octets of binary payload: binary, not shown>" in out
     assert "S: A0001 OK FETCH completed" in out
+
+
+@pytest.mark.parametrize("login", [False, True], ids=["before-login", "from-a-mailbox"])
+def test_pop3_quit_waits_for_the_server_to_hang_up(login: bool) -> None:
+    """After +OK to QUIT the server closes first (RFC 1939 6), also from a
+    mailbox (the UPDATE state): pipe mode waits for that close, so the
+    output ends the way the conversation did."""
+    script = [("send", b"+OK hi\r\n")]
+    if login:
+        script += [("expect", b"USER"), ("send", b"+OK\r\n"), ("expect", b"PASS"), ("send", b"+OK\r\n")]
+    script += [("expect", b"QUIT"), ("send", b"+OK bye\r\n"), ("sleep", 0.3), ("close",)]
+    stdin = (b"USER a\nPASS b\n" if login else b"") + b"QUIT\n"
+    with ScriptedServer(script) as srv:
+        r = run_cli([f"pop3://{srv.url_host}"], stdin)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.decode().rstrip().endswith("server closed the connection after QUIT")
