@@ -932,10 +932,9 @@ class Engine:
             self._quick_of[text] = None if names else self.checker.expected_status(step)
         return self._quick_of[text]
 
-    def _next_step(self, index: int) -> int:
-        """The index of the first step after ``index`` that is not a comment."""
+    def _skip_comments(self, index: int) -> int:
+        """The index of the first step from ``index`` on that is not a comment."""
         steps = self.transcript.steps
-        index += 1
         while index < len(steps) and isinstance(steps[index], Comment):
             index += 1
         return index
@@ -953,7 +952,7 @@ class Engine:
         status = self._quick(index)
         if status is None:
             return None
-        following = self._next_step(index)
+        following = self._skip_comments(index + 1)
         line = self._early(following) if following < len(self.transcript.steps) else None
         return None if line is None else (status, line)
 
@@ -970,8 +969,7 @@ class Engine:
         steps = self.transcript.steps
         count = len(steps)
         for raw, status in lines:
-            while index < count and isinstance(steps[index], Comment):
-                index += 1
+            index = self._skip_comments(index)
             if index == count:
                 return None
             step = steps[index]
@@ -981,8 +979,7 @@ class Engine:
             if (want is None or want != status) and not self.checker.line(step, ActualLine(raw, status)).ok:
                 return None
             index += 1
-        while index < count and isinstance(steps[index], Comment):
-            index += 1
+        index = self._skip_comments(index)
         return self._early(index) if index < count else None
 
     # -- client lines -----------------------------------------------------
