@@ -148,3 +148,12 @@ def test_long_smtp_message_is_cut_on_screen_and_arrives_whole(smtp_server: SMTPS
     sent = [step.raw for step in load_transcript(str(record)).steps if isinstance(step, ClientLine)]
     start = sent.index(b"DATA\r\n") + 1
     assert b"".join(sent[start : sent.index(b".\r\n", start)]) == message
+    # Replayed (a batch run, which sends each line as soon as it may), the
+    # screen is cut the same way and the server gets the message whole again.
+    replay = protoshell(["replay", str(record), "--target", smtp_server.url, "--max-lines", "6"], b"")
+    assert replay.returncode == 0, replay.stdout[-2000:] + replay.stderr
+    assert len(replay.stdout.splitlines()) < 60, replay.stdout[-2000:]
+    m = cut_line(replay.stdout, "C")
+    assert int(m[1]) == message.count(b"\r\n") and int(m[3]) == 6
+    again = smtp_server.wait_for_messages(2)[1]
+    assert again.data == got.data
