@@ -8,7 +8,7 @@ never reach the terminal as commands.  Bodies and literals are shown up to
 (``S: <server sends 1425 octets of message payload>``); binary payloads are
 only ever summarised.  Bodies sent as lines (a POP3 RETR, TOP or LIST:
 ``BodyLine`` events) and message text the client sends (SMTP after 354:
-``Exchange.kind == "message"``) are blocks too, cut by the same rule
+``Exchange.kind == "message"``) and an HTTP request body are blocks too, cut by the same rule
 (``render.cut.LineCut``): the first lines shown, then one line with the
 block's size.  Only the screen is cut; recorders and savers see every line.
 """
@@ -118,9 +118,14 @@ class ExchangeRenderer:
     # The observer entry point.
     def __call__(self, ex: Exchange) -> None:
         event = ex.event
-        if ex.direction == "C" and ex.kind == "message":
+        if ex.direction == "C" and ex.kind in ("message", "body"):
             self._end_payload()
-            self._block_line("C", ex.raw, "protoshell.client", "message text")
+            if ex.kind == "message":
+                self._block_line("C", ex.raw, "protoshell.client", "message text")
+                return
+            for line in _split_wire_lines(ex.raw):  # an HTTP request body: one block
+                self._block_line("C", line, "protoshell.client", "request body")
+            self._end_block()
             return
         if isinstance(event, BodyLine):
             self._block_line("S", ex.raw, "protoshell.data", "message text" if event.message else "")

@@ -172,3 +172,15 @@ def test_message_text_the_client_sends_is_cut_but_the_dot_shown() -> None:
         "C: .",
         "S: 250 OK",
     ]
+
+
+def test_a_long_request_body_is_one_block_cut_too() -> None:
+    body = b"".join(b"field%d=value\n" % i for i in range(500))
+    sent = [Exchange("C", b"POST / HTTP/1.1\r\n", None, 0.0, kind="line"), Exchange("C", body, None, 0.0, kind="body")]
+    text = render(sent, max_lines=2).splitlines()
+    assert text[:4] == [
+        "C: POST / HTTP/1.1",
+        "C: field0=value",
+        "C: field1=value",
+        f"C: <client sends 500 lines ({len(body)} octets) of request body: first 2 lines shown (--max-lines)>",
+    ]
