@@ -164,6 +164,10 @@ class Session:
         self.last_rtt: float | None = None
         self.last_response: list[Exchange] = []
         self.last_payload_size = 0
+        # Lines of the last response past LAST_RESPONSE_LINES (a long RETR):
+        # not kept, only counted, for :last.
+        self.last_left_out = 0
+        self.last_left_out_octets = 0
         self._reader: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._sent_at: float | None = None
@@ -198,12 +202,22 @@ class Session:
         if ex.direction == "S":
             # Kept for :last, bounded: payload bytes are only counted (they
             # stream to observers), and only the first lines are kept.
-            if isinstance(ex.event, Payload):
+            event = ex.event
+            if isinstance(event, Payload):
                 self.last_payload_size += len(ex.raw)
-            elif len(self.last_response) < LAST_RESPONSE_LINES:
-                self.last_response.append(ex)
+            elif len(self.last_response) < LAST_RESPONSE_LINES or isinstance(event, (ResponseEnd, ConnectionClosed)):
+                self.last_response.append(ex)  # (the end is kept: it says how the response ended)
+            else:
+                self.last_left_out += 1
+                self.last_left_out_octets += len(ex.raw)
         for obs in self.observers:
             obs(ex)
+
+    def _new_response(self) -> None:
+        self.last_response = []
+        self.last_payload_size = 0
+        self.last_left_out = 0
+        self.last_left_out_octets = 0
 
     def note(self, text: str, level: NoteLevel = "info") -> None:
         self._emit(Exchange("note", b"", None, time.time(), text, level))
@@ -275,8 +289,7 @@ class Session:
     async def _write(self, wire: bytes, line: bytes | None, kind: Literal["line", "message", "raw", "body"]) -> None:
         assert self.transport is not None
         if self.framer.pending:
-            self.last_response = []
-            self.last_payload_size = 0
+            self._new_response()
             self._sent_at = time.monotonic()
         self._emit(Exchange("C", wire, None, time.time(), line=line, kind=kind))
         try:
@@ -324,8 +337,7 @@ class Session:
         assert p is not None
         self._presented = None
         if self.framer.pending:
-            self.last_response = []
-            self.last_payload_size = 0
+            self._new_response()
             self._sent_at = p.sent_at
         kind: Literal["line", "message"] = "message" if p.message else "line"
         self._emit(Exchange("C", p.wire, None, time.time(), line=p.line if p.encoded else None, kind=kind))

@@ -127,7 +127,9 @@ async def _last(shell: Shell, arg: str) -> None:
     session = shell.session
     shell.say(
         *describe.last_summary(
-            session.last_response if session else [], session.last_rtt if session else None
+            session.last_response if session else [],
+            session.last_rtt if session else None,
+            (session.last_left_out, session.last_left_out_octets) if session else (0, 0),
         )
     )
 

@@ -196,6 +196,10 @@ def test_pop3_retr_is_cut_on_screen_and_save_body_gets_it_whole(dovecot: Dovecot
         assert int(m[1]) == message.count(b"\r\n")
         sh.expect(r"^S: \.$")
         sh.expect(rf"saved {len(message)} octets to ")
+        sh.line(":last")  # counts every line, though only the first 1,000 are kept
+        sh.expect(r"^status: \+OK \(ok\)$")
+        lines = message.count(b"\r\n") + 2  # +OK, the message, "."
+        sh.expect(rf"^lines: {lines}; payload: 0 octets; on the wire: \d+ octets$")
         sh.line("TOP 1 3000")
         sh.expect(r"^S: <server sends 3002 lines ")
         sh.line(":quit")
