@@ -7,10 +7,11 @@ never reach the terminal as commands.  Bodies and literals are shown up to
 ``max_lines`` lines and then summarised in the lecture's own narration
 (``S: <server sends 1425 octets of message payload>``); binary payloads are
 only ever summarised.  Bodies sent as lines (a POP3 RETR, TOP or LIST:
-``BodyLine`` events) and message text the client sends (SMTP after 354:
-``Exchange.kind == "message"``) and an HTTP request body are blocks too, cut by the same rule
-(``render.cut.LineCut``): the first lines shown, then one line with the
-block's size.  Only the screen is cut; recorders and savers see every line.
+``BodyLine`` events), message text the client sends (SMTP after 354:
+``Exchange.kind == "message"``) and an HTTP request body are blocks too,
+cut by the same rule (``render.cut.LineCut``): the first lines shown, then
+one line with the block's size.  Only the screen is cut; recorders and
+savers see every line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def _split_wire_lines(raw: bytes) -> list[bytes]:
     """Split sent bytes into lines, keeping terminators (``:raw`` may send several)."""
     lines = raw.splitlines(keepends=True)
     return lines or [raw]
+
+
+def _prefix(side: str) -> Text:
+    """``C: `` or ``S: `` in its side's colour."""
+    return Text(f"{side}: ", style="protoshell.prefix.client" if side == "C" else "protoshell.prefix.server")
 
 
 def hexdump(raw: bytes, width: int = 16) -> list[str]:
@@ -175,8 +181,7 @@ class ExchangeRenderer:
         if self._plain and not self.hex_view:
             self._write(f"{side}: {display_line(strip_eol(raw))}\n")
             return
-        prefix_style = "protoshell.prefix.client" if side == "C" else "protoshell.prefix.server"
-        text = Text(f"{side}: ", style=prefix_style)
+        text = _prefix(side)
         body = strip_eol(raw)
         if self.hex_view:
             visible = display_line(body) + ("\\r\\n" if raw.endswith(b"\r\n") else "\\n" if raw.endswith(b"\n") else "")
@@ -200,7 +205,7 @@ class ExchangeRenderer:
         if not block.admit(len(raw)):
             return
         if len(raw) > DISPLAY_LINE_CHARS and not self.hex_view:
-            text = Text(f"{side}: ", style="protoshell.prefix.client" if side == "C" else "protoshell.prefix.server")
+            text = _prefix(side)
             text.append(display_line(raw[:DISPLAY_LINE_CHARS]), style=style)
             text.append(" …", style="protoshell.payload")
             self._print(text)
@@ -214,8 +219,7 @@ class ExchangeRenderer:
         self._block = None
         msg = block.narration(self._block_side, self._block_what)
         if msg is not None:
-            side = self._block_side
-            text = Text(f"{side}: ", style="protoshell.prefix.client" if side == "C" else "protoshell.prefix.server")
+            text = _prefix(self._block_side)
             text.append(msg, style="protoshell.payload")
             self._print(text)
 
@@ -258,7 +262,7 @@ class ExchangeRenderer:
         if not view.lines.admit(len(line)):
             view.cut = True
             return
-        text = Text("S: ", style="protoshell.prefix.server")
+        text = _prefix("S")
         text.append(display_line(strip_eol(line)), style="protoshell.data")
         if cut:
             text.append(" …", style="protoshell.payload")
@@ -278,6 +282,6 @@ class ExchangeRenderer:
             msg = f"<server sends {view.received} octets of {kind} payload: first {view.lines.shown} lines shown (--max-lines)>"
         else:
             return
-        text = Text("S: ", style="protoshell.prefix.server")
+        text = _prefix("S")
         text.append(msg, style="protoshell.payload")
         self._print(text)
