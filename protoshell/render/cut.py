@@ -53,6 +53,14 @@ class LineCut:
         if not self.cut:
             return None
         who = "client" if side == "C" else "server"
-        lines = "1 line" if self.lines == 1 else f"{self.lines} lines"
         of = f" of {what}" if what else ""
-        return f"<{who} sends {lines} ({self.octets} octets){of}: first {self.shown} lines shown (--max-lines)>"
+        return f"<{who} sends {_count(self.lines)} ({self.octets} octets){of}: {self.shown_phrase}>"
+
+    @property
+    def shown_phrase(self) -> str:
+        """``first 200 lines shown (--max-lines)``: how a cut line ends."""
+        return f"first {_count(self.shown)} shown (--max-lines)"
+
+
+def _count(lines: int) -> str:
+    return "1 line" if lines == 1 else f"{lines} lines"

@@ -279,7 +279,7 @@ class ExchangeRenderer:
         if view.binary:
             msg = f"<server sends {view.received} octets of {kind} payload: binary, not shown>"
         elif view.cut:
-            msg = f"<server sends {view.received} octets of {kind} payload: first {view.lines.shown} lines shown (--max-lines)>"
+            msg = f"<server sends {view.received} octets of {kind} payload: {view.lines.shown_phrase}>"
         else:
             return
         text = _prefix("S")

@@ -22,3 +22,10 @@ def test_nothing_to_say_when_nothing_was_cut_and_zero_shows_none() -> None:
     none = LineCut(0)
     assert not none.admit(4)
     assert none.narration("S") == "<server sends 1 line (4 octets): first 0 lines shown (--max-lines)>"
+
+
+def test_one_line_is_one_line() -> None:
+    cut = LineCut(1)
+    cut.admit(3)
+    cut.admit(3)
+    assert cut.narration("C") == "<client sends 2 lines (6 octets): first 1 line shown (--max-lines)>"
