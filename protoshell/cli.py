@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="in the --record file, write dates, ids and timings the server chose as * (for replay --strict)",
     )
     p.add_argument("--hex", action="store_true", help="show raw bytes (CR/LF visible) and a hex dump")
-    p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body or literal (default 200)")
-    p.add_argument("--save-body", metavar="FILE", help="stream the last body or literal to FILE")
+    p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body, literal, POP3 answer or SMTP message (default 200)")
+    p.add_argument("--save-body", metavar="FILE", help="stream the last body, literal or POP3 message (RETR, TOP) to FILE")
     p.add_argument("--version", action="version", version=f"protoshell {__version__}")
     return p
 

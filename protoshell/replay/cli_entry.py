@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar
 
 from ..context import Environment
+from ..render.cut import DEFAULT_MAX_LINES
 from ..status import ExitStatus
 from ..target import Target, TargetError, parse_target
 from ..transcript.escape import escape_line
@@ -109,6 +110,22 @@ def _target_for(transcript: Transcript, url: str | None, starttls: bool = False)
     return target
 
 
+def _max_lines_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-lines",
+        type=int,
+        default=DEFAULT_MAX_LINES,
+        metavar="N",
+        help=f"show at most N lines of a body, literal or message (default {DEFAULT_MAX_LINES})",
+    )
+
+
+def _max_lines(args: argparse.Namespace) -> int:
+    if args.max_lines < 0:
+        raise _UsageError("--max-lines must be 0 or more")
+    return int(args.max_lines)
+
+
 def _connect_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="URL", help="server to replay against (default: the file's header)")
     p.add_argument("--starttls", action="store_true", help="upgrade to TLS after the greeting")
@@ -124,6 +141,7 @@ def _connect_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a variable for $NAME in C: lines; --set password=... fills <redacted>",
     )
+    _max_lines_option(p)
 
 
 def _replay_parser() -> _Parser:
@@ -155,6 +173,7 @@ def _prepare(
 ) -> tuple[Transcript, Target, dict[str, str]]:
     if args.timeout <= 0:
         raise _UsageError("--timeout must be more than 0 seconds")
+    _max_lines(args)
     try:
         transcript = load_transcript(args.file)
     except OSError as exc:
@@ -206,7 +225,7 @@ def replay_main(
             controller = make_stepper(machine, env, printer.plain)
         else:
             controller = LineStepper(machine, env.stdin, printer.plain)
-    observers = [] if args.quiet else [_unless_closed(ExchangeRenderer(console))]
+    observers = [] if args.quiet else [_unless_closed(ExchangeRenderer(console, max_lines=args.max_lines))]
     options = _options(args, variables, keep_going=args.keep_going)
     engine = Engine(
         transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
@@ -251,6 +270,7 @@ def _show_parser() -> _Parser:
     p.add_argument("-n", "--line-numbers", action="store_true", help="number the lines")
     p.add_argument("--phases", action="store_true", help="show each command's phase (identify, ask, answer, goodbye)")
     p.add_argument("--no-color", action="store_true", help="no colours on the terminal")
+    _max_lines_option(p)
     return p
 
 
@@ -262,6 +282,7 @@ def show_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
         args = _show_parser().parse_args(list(argv))
         if not 20 <= args.width <= 1000:
             raise _UsageError("--width must be between 20 and 1000")
+        _max_lines(args)
         try:
             transcript = load_transcript(args.file)
         except OSError as exc:
@@ -280,7 +301,9 @@ def show_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     protocol = args.protocol or guess_protocol(transcript)
     rows = rows_for(transcript, protocol, phases=args.phases)
     title = title_for(transcript, args.title)
-    view = TranscriptView(rows, title=title, target=transcript.target, line_numbers=args.line_numbers)
+    view = TranscriptView(
+        rows, title=title, target=transcript.target, line_numbers=args.line_numbers, max_lines=args.max_lines
+    )
     export = args.html or args.svg
     if not export:
         from ..render.console import OutputClosed
@@ -359,7 +382,7 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
             keys=keys,
         )
         options = _options(args, variables, keep_going=True)
-        observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console)))]
+        observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console, max_lines=args.max_lines)))]
         engine = Engine(
             transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
         )
