@@ -21,7 +21,7 @@ from ..proto import PROTOCOLS, line_status_for, vocabulary_for
 from ..proto.base import Outcome
 from ..render.replay_view import Row
 from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine, Transcript
-from .engine import transcript_protocol
+from .preflight import transcript_protocol
 
 __all__ = ["guess_protocol", "outcome_for", "phase_of", "rows_for", "title_for"]
 
