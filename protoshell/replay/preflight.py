@@ -6,7 +6,9 @@ defines, redacted lines without a password) is refused as one line,
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from typing import Final
 
 from ..auth import AuthError, auth_dialogue
 from ..target import SCHEMES
@@ -20,6 +22,7 @@ __all__ = [
     "ReplayUsageError",
     "check_transcript",
     "client_line_numbers",
+    "guess_protocol",
     "transcript_protocol",
 ]
 
@@ -27,6 +30,7 @@ __all__ = [
 PASSWORD_VARIABLE = "password"
 META_COMMANDS = ("starttls", "auth", "sleep", "set", "raw")
 MAX_SLEEP = 60.0
+_SMTP_REPLY: Final = re.compile(r"[2-5]\d\d(?:[ -]|$)")
 
 
 
@@ -44,6 +48,25 @@ def transcript_protocol(transcript: Transcript) -> str | None:
         scheme = value.split("://", 1)[0].strip().lower()
         if scheme in SCHEMES:
             return SCHEMES[scheme][0]
+    return None
+
+
+def guess_protocol(transcript: Transcript) -> str | None:
+    """The protocol a transcript speaks: its header's, or a guess from the
+    server's lines (HTTP status lines, POP3 ``+OK``, IMAP ``*``, SMTP codes)."""
+    declared = transcript_protocol(transcript)
+    if declared is not None:
+        return declared
+    servers = [s.decoded for s in transcript.steps if isinstance(s, ServerLine)]
+    clients = [s.decoded for s in transcript.steps if isinstance(s, ClientLine)]
+    if any(t.startswith("HTTP/") for t in servers) or any(re.match(r"[A-Z]+ \S+ HTTP/\d", t) for t in clients):
+        return "http"
+    if any(t.upper().startswith(("+OK", "-ERR")) for t in servers):
+        return "pop3"
+    if any(t.startswith("* ") for t in servers) or any(re.match(r"[A-Za-z]+\d+ [A-Za-z]+", t) for t in clients):
+        return "imap"
+    if any(_SMTP_REPLY.match(t) for t in servers):
+        return "smtp"
     return None
 
 

@@ -38,9 +38,8 @@ from ..transcript.model import Comment, Transcript
 from ..transcript.parse import HEADER_PREFIX, TranscriptError
 from .cli_entry import UsageError, load_transcript
 from .engine import Engine
-from .preflight import ReplayUsageError, check_transcript
+from .preflight import ReplayUsageError, check_transcript, guess_protocol
 from .results import Mismatch, ReplayOptions
-from .show import guess_protocol
 
 __all__ = [
     "FileResult",
