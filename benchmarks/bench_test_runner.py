@@ -38,30 +38,9 @@ from pathlib import Path
 
 HEADER = "# protoshell transcript · target: {url}\n"
 
-SMTP = """\
-S: 220 *
-C: EHLO bench{n}
-S: 250-*
-...
-C: MAIL FROM:<smith@bar.com>
-S: 250 *
-C: RCPT TO:<jones@foo.com>
-S: 250 *
-C: RSET
-S: 250 *
-C: NOOP
-S: 250 *
-C: MAIL FROM:<smith@bar.com>
-S: 250 *
-C: RCPT TO:<jones@foo.com>
-S: 250 *
-C: RSET
-S: 250 *
-C: NOOP
-S: 250 *
-C: QUIT
-S: 221 *
-"""
+# EHLO, two rounds of four, QUIT: ten commands, no mail delivered.
+_ROUND = "C: MAIL FROM:<smith@bar.com>\nS: 250 *\nC: RCPT TO:<jones@foo.com>\nS: 250 *\nC: RSET\nS: 250 *\nC: NOOP\nS: 250 *\n"
+SMTP = "S: 220 *\nC: EHLO bench{n}\nS: 250-*\n...\n" + _ROUND * 2 + "C: QUIT\nS: 221 *\n"
 
 IMAP = """\
 S: * OK *
