@@ -5,7 +5,8 @@ One ``<testsuite>`` with one ``<testcase>`` per transcript: ``name`` the
 file's path, ``classname`` its folder with dots (how CI groups cases),
 ``time`` in seconds.  A mismatch is a ``<failure>`` whose ``message`` is
 ``file:line: why`` and whose text has the expected and the actual line; a
-file that could not run (network error, a file that does not parse) is an
+file that could not run (a network error: type "network"; a file that does not
+parse or cannot be replayed: type "usage") is an
 ``<error>``; a file ``--fail-fast`` did not run is ``<skipped>``.  Written
 with xml.etree, so whatever a server sent is escaped.
 """
@@ -40,7 +41,7 @@ def _case(result: FileResult) -> ET.Element:
         failure = ET.SubElement(case, "failure", message=f"{result.path}: {result.message}", type="mismatch")
         failure.text = result.message
     elif result.outcome == "error":
-        kind = "transcript" if result.status == ExitStatus.USAGE else "network"
+        kind = "usage" if result.status == ExitStatus.USAGE else "network"  # exit 2 or 3
         message = result.message if result.message.startswith(result.path) else f"{result.path}: {result.message}"
         error = ET.SubElement(case, "error", message=message, type=kind)
         error.text = message

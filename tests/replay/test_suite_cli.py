@@ -133,7 +133,7 @@ def test_a_transcript_that_does_not_parse_is_exit_2_with_file_and_line(
     assert lines[2] == "1 passed, 0 failed, 1 error"
     (case,) = [c for c in ET.parse(report).getroot() if c.get("name") == str(broken)]
     error = case.find("error")
-    assert error is not None and error.get("type") == "transcript"
+    assert error is not None and error.get("type") == "usage"
     assert error.get("message", "").startswith(f"{broken}:3: ")
 
 
