@@ -149,7 +149,11 @@ def main() -> int:
     args = ap.parse_args()
     ps = protoshell_command()
     tmp = Path(tempfile.mkdtemp(prefix="bench-test-runner-"))
-    proc, smtp, imap = start_mail(tmp)
+    try:
+        proc, smtp, imap = start_mail(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         folder, far = tmp / "suite", tmp / "far"
         write_files(folder, args.files, smtp, imap)
