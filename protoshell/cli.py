@@ -18,13 +18,13 @@ from . import __version__
 if TYPE_CHECKING:  # the import stays lazy at run time (start-up speed)
     from .context import Environment
 
-SUBCOMMANDS = ("replay", "serve", "show", "demo")
+SUBCOMMANDS = ("replay", "test", "serve", "show", "demo")
 
 EPILOG = """\
 targets:  http://h[:80]  https://h[:443]  smtp://h[:25]  smtps://h[:465]
           submission://h[:587] (STARTTLS)  pop3://h[:110]  pop3s://h[:995]
           imap://h[:143]  imaps://h[:993]
-other commands: protoshell {replay,serve,show,demo} --help
+other commands: protoshell {replay,test,serve,show,demo} --help
 exit codes: 0 ok, 1 server refused / replay mismatch, 2 usage, 3 network error
 """
 
@@ -91,6 +91,10 @@ def _subcommand(name: str, rest: list[str]) -> int:
         from .shell.stepper import replay_main
 
         return replay_main(rest)
+    if name == "test":
+        from .replay.suite_cli import test_main
+
+        return test_main(rest)
     from .replay import cli_entry
 
     return cli_entry.show_main(rest) if name == "show" else cli_entry.demo_main(rest)

@@ -14,39 +14,18 @@ turns a ``Transcript`` into its rows and knows no rich.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from ..proto import PROTOCOLS, framer_for, line_status_for, vocabulary_for
 from ..proto.base import NEED_DATA, Outcome, ProtocolError, ResponseEnd, strip_eol
 from ..render.replay_view import Row
 from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine, Transcript
-from .engine import transcript_protocol
+from .preflight import guess_protocol
 
 __all__ = ["guess_protocol", "message_lines", "outcome_for", "phase_of", "rows_for", "title_for"]
 
-_SMTP_REPLY: Final = re.compile(r"[2-5]\d\d(?:[ -]|$)")
 _SMTP_OUTCOMES: Final[dict[str, Outcome]] = {"2": "ok", "3": "continue", "4": "temporary"}
 _POP3_OUTCOMES: Final[dict[str, Outcome]] = {"+OK": "ok", "-ERR": "error", "+": "continue"}
-
-
-def guess_protocol(transcript: Transcript) -> str | None:
-    """The protocol a transcript speaks: its header's, or a guess from the
-    server's lines (HTTP status lines, POP3 ``+OK``, IMAP ``*``, SMTP codes)."""
-    declared = transcript_protocol(transcript)
-    if declared is not None:
-        return declared
-    servers = [s.decoded for s in transcript.steps if isinstance(s, ServerLine)]
-    clients = [s.decoded for s in transcript.steps if isinstance(s, ClientLine)]
-    if any(t.startswith("HTTP/") for t in servers) or any(re.match(r"[A-Z]+ \S+ HTTP/\d", t) for t in clients):
-        return "http"
-    if any(t.upper().startswith(("+OK", "-ERR")) for t in servers):
-        return "pop3"
-    if any(t.startswith("* ") for t in servers) or any(re.match(r"[A-Za-z]+\d+ [A-Za-z]+", t) for t in clients):
-        return "imap"
-    if any(_SMTP_REPLY.match(t) for t in servers):
-        return "smtp"
-    return None
 
 
 def outcome_for(protocol: str | None, status: str | None) -> Outcome:

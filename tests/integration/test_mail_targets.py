@@ -65,18 +65,9 @@ MESSAGE = (
 
 
 @pytest.fixture
-def mail(tmp_path: Path, tls_ca: TLSCA) -> Iterator[MailServices]:
-    with MailServices(
-        tmp_path / "Maildir",
-        HOST,
-        smtp_port=0,
-        pop3_port=0,
-        imap_port=0,
-        cert=tls_ca.cert_chain,
-        key=tls_ca.key,
-        ready_timeout=TIMEOUT,
-    ) as services:
-        yield services
+def mail(mail_services: MailServices) -> MailServices:
+    """`protoshell serve --mail` on free ports (fixtures.py: mail_services)."""
+    return mail_services
 
 
 def delivered(store: MaildirStore, count: int = 1, timeout: float = TIMEOUT) -> list[bytes]:
