@@ -87,10 +87,9 @@ def _subcommand(name: str, rest: list[str]) -> int:
 
         return serve_main(rest)
     if name == "replay":
-        # The stepper's prompt is prompt_toolkit, which lives in shell/.
-        from .shell.stepper import replay_main
+        from .replay.cli_entry import replay_main
 
-        return replay_main(rest)
+        return replay_main(rest, make_stepper=_make_stepper)
     if name == "test":
         from .replay.suite_cli import test_main
 
@@ -98,6 +97,14 @@ def _subcommand(name: str, rest: list[str]) -> int:
     from .replay import cli_entry
 
     return cli_entry.show_main(rest) if name == "show" else cli_entry.demo_main(rest)
+
+
+def _make_stepper(machine, env, write):  # type: ignore[no-untyped-def]
+    """The --step prompt, imported only when a replay steps: it is
+    prompt_toolkit (shell/), ~120 ms that a batch replay need not pay."""
+    from .shell.stepper import make_stepper
+
+    return make_stepper(machine, env, write)
 
 
 def _environment() -> Environment:
