@@ -26,7 +26,7 @@ import socket
 import ssl
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -132,10 +132,15 @@ def _connecting(host: str, port: int, timeout: float) -> Iterator[None]:
 class _Pipe(asyncio.Protocol):
     """Queues received chunks with flow control; wakes one reader."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_made: Callable[[_Pipe], None] | None = None) -> None:
         self.chunks: deque[bytes] = deque()
         self.queued = 0
         self.eof = False
+        # True: an EOF from the peer closes only its sending side and we may
+        # still write (a half-close, which a proxy passes on); plain TCP only
+        # (asyncio's TLS transport cannot keep a half-closed connection).
+        self.keep_open_on_eof = False
+        self._on_made = on_made
         self.error: BaseException | None = None
         self.transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -147,6 +152,8 @@ class _Pipe(asyncio.Protocol):
         # Other event loops (uvloop) hand over transports that implement the
         # interface without subclassing it: typed, not asserted.
         self.transport = cast(asyncio.Transport, transport)
+        if self._on_made is not None:
+            self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -159,7 +166,7 @@ class _Pipe(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
-        return False
+        return self.keep_open_on_eof
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
@@ -267,20 +274,50 @@ class Transport:
         return b""
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
+        self.send(data)
+        await self.drain(timeout)
+
+    def send(self, data: bytes) -> None:
+        """Hand ``data`` to the kernel (or asyncio's buffer) now, without
+        waiting; ``drain`` then waits while the peer is slow to read."""
         if self.closed or self._transport.is_closing():
             raise TransportError("closed", f"connection to {self.host}:{self.port} is closed")
         self._transport.write(data)
         self.bytes_out += len(data)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait while more than asyncio's high-water mark is buffered
+        unsent: the back-pressure that keeps a slow peer from making us
+        buffer without limit."""
         if not self._pipe._can_write.is_set():
             try:
                 await asyncio.wait_for(self._pipe._can_write.wait(), timeout)
             except TimeoutError:
                 raise TransportError("timeout", f"{self.host}:{self.port} stopped reading for {timeout:g} s") from None
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, *, timeout: float) -> tuple[TlsInfo, int]:
+    def write_eof(self) -> None:
+        """Pass a half-close on (plain TCP); close when the transport cannot
+        (TLS)."""
+        if self.closed or self._transport.is_closing():
+            return
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        else:
+            self._transport.close()
+
+    @property
+    def peer_eof(self) -> bool:
+        """The peer has closed its side (or the connection is gone)."""
+        return self._pipe.eof and not self._pipe.chunks
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, *, timeout: float, server_side: bool = False
+    ) -> tuple[TlsInfo, int]:
         """Upgrade to TLS.  Returns the TLS summary and how many plaintext
-        bytes were still queued unread and have been thrown away."""
+        bytes were still queued unread and have been thrown away.
+        ``server_side``: we answer the handshake (a proxy's client leg)."""
         discarded = self._pipe.discard()
+        self._pipe.keep_open_on_eof = False  # see _Pipe: TLS has no half-close
         loop = asyncio.get_running_loop()
         try:
             new = await asyncio.wait_for(
@@ -288,7 +325,8 @@ class Transport:
                     self._transport,
                     self._pipe,
                     ssl_context,
-                    server_hostname=self.host,
+                    server_side=server_side,
+                    server_hostname=None if server_side else self.host,
                     ssl_handshake_timeout=timeout,
                 ),
                 timeout + 1,
@@ -301,7 +339,7 @@ class Transport:
             raise TransportError("closed", f"{self.host}:{self.port} closed the connection during the TLS handshake")
         self._transport = new
         self._pipe.transport = new
-        self.tls = _tls_info(new, ssl_context.verify_mode != ssl.CERT_NONE)
+        self.tls = _tls_info(new, server_side or ssl_context.verify_mode != ssl.CERT_NONE)
         return self.tls, discarded
 
     async def close(self) -> None:
@@ -314,6 +352,27 @@ class Transport:
             if self._pipe.eof:
                 break
             await asyncio.sleep(0)
+
+
+async def listen(
+    host: str, port: int, on_accept: Callable[[Transport], Awaitable[None]]
+) -> asyncio.Server:
+    """Accept TCP connections on host:port; each becomes a ``Transport``
+    (``host``/``port``: the peer's address) handed to ``on_accept`` in a
+    task of its own.  Reading may stay half-open after the peer's EOF
+    (``_Pipe.keep_open_on_eof``).  Raises OSError (a port in use...)."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def made(pipe: _Pipe) -> None:
+        assert pipe.transport is not None
+        peer = pipe.transport.get_extra_info("peername") or ("?", 0)
+        pipe.keep_open_on_eof = True
+        task = loop.create_task(on_accept(Transport(str(peer[0]), int(peer[1]), pipe, pipe.transport)))
+        tasks.add(task)  # a strong reference until it ends
+        task.add_done_callback(tasks.discard)
+
+    return await loop.create_server(lambda: _Pipe(made), host, port)
 
 
 _EOF_ERRORS = (ssl.SSLZeroReturnError, ssl.SSLEOFError)

@@ -46,6 +46,7 @@ class _PayloadView:
 
     total: int | None
     content_type: str = ""
+    side: str = "S"  # who sends it: "C" (a proxy shows the client's literals and bodies) or "S"
     received: int = 0
     shown_lines: int = 0
     partial: bytearray = field(default_factory=bytearray)
@@ -81,12 +82,17 @@ class ExchangeRenderer:
         self.show_notes = show_notes
         self._payload: _PayloadView | None = None
         self._content_type = ""
+        # Put before every line: a proxy's connection number ("[2] ") while
+        # more than one connection is open.
+        self.prefix = ""
         # Into a pipe or file with no colours, lines are written as plain
         # text: rich's layout costs ~50 us a line, which a 2,000-line replay
         # log would feel.  Flushed at every turn end, so a pipe stays live.
         self._plain = bool(console.no_color and not console.is_terminal and not console.record)
 
     def _print(self, text: Text) -> None:
+        if self.prefix:
+            text = Text(self.prefix, style="protoshell.note") + text
         if self._plain:
             self._write(text.plain + "\n")
         else:
@@ -115,6 +121,9 @@ class ExchangeRenderer:
                 self._flush()
             return
         if ex.direction == "C":
+            if isinstance(ex.event, Payload):
+                self._payload_chunk(ex.event, "C")
+                return
             self._end_payload()
             for line in _split_wire_lines(ex.raw):
                 self._line("C", line, "protoshell.client")
@@ -150,7 +159,7 @@ class ExchangeRenderer:
 
     def _line(self, side: str, raw: bytes, style: str) -> None:
         if self._plain and not self.hex_view:
-            self._write(f"{side}: {display_line(strip_eol(raw))}\n")
+            self._write(f"{self.prefix}{side}: {display_line(strip_eol(raw))}\n")
             return
         prefix_style = "protoshell.prefix.client" if side == "C" else "protoshell.prefix.server"
         text = Text(f"{side}: ", style=prefix_style)
@@ -166,11 +175,12 @@ class ExchangeRenderer:
         self._print(text)
 
     # -- payloads ---------------------------------------------------------
-    def _payload_chunk(self, event: Payload) -> None:
+    def _payload_chunk(self, event: Payload, side: str = "S") -> None:
         view = self._payload
-        if view is None or event.offset == 0:
+        if view is None or event.offset == 0 or view.side != side:
             self._end_payload()
-            view = self._payload = _PayloadView(total=event.total, content_type=self._content_type)
+            content_type = self._content_type if side == "S" else ""
+            view = self._payload = _PayloadView(total=event.total, content_type=content_type, side=side)
         data = event.raw
         view.received += len(data)
         if view.binary is None and data:
@@ -203,8 +213,12 @@ class ExchangeRenderer:
             view.cut = True
             return
         view.shown_lines += 1
-        text = Text("S: ", style="protoshell.prefix.server")
-        text.append(display_line(strip_eol(line)), style="protoshell.data")
+        if view.side == "C":
+            text = Text("C: ", style="protoshell.prefix.client")
+            text.append(display_line(strip_eol(line)), style="protoshell.client")
+        else:
+            text = Text("S: ", style="protoshell.prefix.server")
+            text.append(display_line(strip_eol(line)), style="protoshell.data")
         if cut:
             text.append(" …", style="protoshell.payload")
         self._print(text)
@@ -217,12 +231,14 @@ class ExchangeRenderer:
         if not view.binary and view.partial and not view.cut:
             self._payload_line(view, bytes(view.partial))
         kind = view.content_type.split(";")[0].strip() or ("binary" if view.binary else "text")
+        who = "client" if view.side == "C" else "server"
         if view.binary:
-            msg = f"<server sends {view.received} octets of {kind} payload: binary, not shown>"
+            msg = f"<{who} sends {view.received} octets of {kind} payload: binary, not shown>"
         elif view.cut:
-            msg = f"<server sends {view.received} octets of {kind} payload: first {view.shown_lines} lines shown (--max-lines)>"
+            msg = f"<{who} sends {view.received} octets of {kind} payload: first {view.shown_lines} lines shown (--max-lines)>"
         else:
             return
-        text = Text("S: ", style="protoshell.prefix.server")
+        prefix_style = "protoshell.prefix.client" if view.side == "C" else "protoshell.prefix.server"
+        text = Text(f"{view.side}: ", style=prefix_style)
         text.append(msg, style="protoshell.payload")
         self._print(text)

@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..auth import AuthError, auth_dialogue
-from ..proto.base import ConnectionClosed, Payload, ResponseEnd
+from ..proto.base import ConnectionClosed, Payload, ResponseEnd, asks_starttls
 from ..proto.base import ServerLine as WireLine
-from ..session import STARTTLS_DIALOGUE, Exchange, Observer, Session, SessionError
+from ..session import Exchange, Observer, Session, SessionError
 from ..status import ExitStatus, exit_for
 from ..target import SCHEMES, Target
 from ..transcript.escape import REDACTED, escape_line, unescape_line
@@ -93,7 +93,6 @@ META_COMMANDS = ("starttls", "auth", "sleep", "set", "raw")
 MAX_SLEEP = 60.0
 # The command that asks for TLS in each protocol (its last word of the
 # session's STARTTLS dialogue): STARTTLS, STLS.
-_STARTTLS_WORDS = frozenset(dialogue[-1] for dialogue in STARTTLS_DIALOGUE.values())
 _RESPONSE_KEEP = 64 << 10  # bytes of the last response kept for --step's "raw"
 
 
@@ -508,8 +507,7 @@ class Engine:
         if isinstance(step, Meta):
             return step.command == "starttls"
         if isinstance(step, ClientLine):
-            words = step.raw.upper().split()
-            return bool(words) and (words[0] in _STARTTLS_WORDS or (len(words) == 2 and words[1] == b"STARTTLS"))
+            return asks_starttls(step.raw)
         return False
 
     async def _connect(self, lineno: int) -> None:
