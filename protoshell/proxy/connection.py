@@ -1,0 +1,420 @@
+"""One client connection through the proxy: two legs, two pumps, one framer.
+
+Each client connection gets its own upstream connection and two tasks,
+one per direction.  Every chunk read from one leg is written to the other
+unchanged (the proxy never rewrites a byte), and meanwhile described:
+
+- client -> server: ``split.ClientSplitter`` cuts the chunk into command
+  lines and payloads and teaches the client-role framer every command
+  *before* the chunk is forwarded, so the framer always knows the command
+  by the time the server can answer it;
+- server -> client: the same framer frames the answer (``receive_data`` /
+  ``next_event``), exactly as it does for the shell.
+
+Both become ``session.Exchange`` objects for the observers (the view, a
+recorder), emitted in the order the bytes crossed the proxy: between a read
+and the next ``await`` nothing else runs.
+
+Back-pressure: a pump reads its next chunk only when the other leg's
+transport has drained below asyncio's high-water mark (``Transport.drain``);
+while it waits, unread bytes pile up to ``transport.READ_HIGH_WATER`` and
+then the socket is paused, so the sender is slowed down by TCP itself.  A
+connection holds at most about 1 MiB per direction, whatever passes.
+
+STARTTLS/STLS: the line that asks is forwarded and the client's stream is
+held there.  When the server agrees, its reply is framed before anything is
+forwarded; the plaintext after it is dropped (RFC 3207 4.2, RFC 2595 3.1:
+it could be an attacker's), the server leg is upgraded as a verifying
+client, the reply goes to the client, and the client leg is upgraded with a
+certificate from the proxy's CA.  What the client sent past its STARTTLS
+before the handshake is dropped too.  Both drops are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..proto import framer_for
+from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolError, ResponseEnd
+from ..session import Exchange, NoteLevel, Observer
+from ..target import Target
+from ..transport import TlsInfo, Transport, TransportError, make_ssl_context
+from .split import ClientPiece, ClientSplitter
+
+if TYPE_CHECKING:
+    from ..recorder import Recorder
+
+# What the client is told when the server cannot be reached, in its own
+# protocol, before the proxy closes: SMTP's 421 (RFC 5321 3.8, 4.2.3),
+# POP3's -ERR greeting (RFC 1939 4), IMAP's BYE greeting (RFC 3501 7.1.5),
+# HTTP's 502 Bad Gateway (RFC 9110 15.6.3).
+UNAVAILABLE: dict[str, bytes] = {
+    "smtp": b"421 4.3.0 protoshell proxy: the server is not reachable\r\n",
+    "pop3": b"-ERR protoshell proxy: the server is not reachable\r\n",
+    "imap": b"* BYE protoshell proxy: the server is not reachable\r\n",
+    "http": (
+        b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 46\r\n"
+        b"Connection: close\r\n\r\nprotoshell proxy: the server is not reachable\n"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LegOptions:
+    """How the proxy reaches the server and speaks TLS to the client."""
+
+    target: Target
+    timeout: float = 10.0
+    insecure: bool = False
+    cafile: str | None = None
+    # The client leg's TLS (a leaf from the proxy's CA); None: no TLS offered.
+    client_tls: ssl.SSLContext | None = None
+    client_tls_name: str = ""
+
+    def upstream_context(self) -> ssl.SSLContext:
+        return make_ssl_context(insecure=self.insecure, cafile=self.cafile)
+
+
+class ProxyConnection:
+    """Runs one client connection (``run``) until both legs are closed."""
+
+    def __init__(
+        self,
+        number: int,
+        client: Transport,
+        options: LegOptions,
+        observers: Sequence[Observer] = (),
+        recorder: Recorder | None = None,
+        on_line: Callable[[str, NoteLevel], None] | None = None,
+    ) -> None:
+        self.number = number
+        self.client = client
+        self.options = options
+        self.target = options.target
+        self.upstream: Transport | None = None
+        self.framer = framer_for(self.target.protocol)
+        self.splitter = ClientSplitter(self.framer)
+        self.observers: tuple[Observer, ...] = tuple(observers)
+        self.recorder = recorder
+        self.on_line = on_line  # a one-line fault report, besides the view
+        self.framing = True  # false once the framer lost track: bytes still flow
+        self.client_hung_up = False
+        self.server_hung_up = False
+        self._starttls_asked = False
+        self._verdict: asyncio.Future[str] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.bytes_up = 0
+        self.bytes_down = 0
+
+    # -- observers ----------------------------------------------------------
+    def _emit(self, ex: Exchange) -> None:
+        for obs in self.observers:
+            obs(ex)
+
+    def note(self, text: str, level: NoteLevel = "info") -> None:
+        self._emit(Exchange("note", b"", None, time.time(), text, level))
+        if level == "error" and self.on_line is not None:
+            self.on_line(f"connection {self.number}: {text}", level)
+
+    # -- the connection -----------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            self.note("closed by the proxy (stopping)")
+            raise
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.client.close()
+            if self.upstream is not None:
+                await self.upstream.close()
+            if self.recorder is not None:
+                self.recorder.close(hangup=not self.server_hung_up)
+
+    async def _run(self) -> None:
+        target, opts = self.target, self.options
+        self.note(f"connection {self.number} from {self.client.host}:{self.client.port}")
+        if target.tls == "implicit":
+            assert opts.client_tls is not None
+            if not await self._client_handshake():
+                return
+        ctx = opts.upstream_context() if target.tls == "implicit" else None
+        if ctx is not None and opts.insecure:
+            self.note("certificate verification of the server is OFF (--insecure)", "warning")
+        try:
+            self.upstream = await Transport.connect(target.host, target.port, ssl_context=ctx, timeout=opts.timeout)
+        except TransportError as exc:
+            await self._unavailable(str(exc))
+            return
+        self.note(f"connected to {target.host}:{target.port}")
+        if self.upstream.tls is not None:
+            self.note(f"server leg: {self.upstream.tls.summary()}")
+        down = asyncio.create_task(self._server_pump())
+        up = asyncio.create_task(self._client_pump())
+        self._tasks = [down, up]
+        await down
+        if not up.done():
+            # The server is gone: the client has nothing more to talk to.
+            up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await up
+        self.note(
+            f"connection {self.number} closed ({self.bytes_up} bytes from the client, "
+            f"{self.bytes_down} from the server)"
+        )
+
+    async def _client_handshake(self) -> bool:
+        opts = self.options
+        assert opts.client_tls is not None
+        try:
+            info, _ = await self.client.start_tls(opts.client_tls, timeout=opts.timeout, server_side=True)
+        except TransportError as exc:
+            self.note(f"TLS handshake with the client failed: {exc} (does it trust the proxy's CA? see --ca-path)", "error")
+            return False
+        self.note(self._client_tls_line(info))
+        return True
+
+    def _client_tls_line(self, info: TlsInfo) -> str:
+        return (
+            f"client leg: TLS {info.version} {info.cipher}; certificate for "
+            f"{self.options.client_tls_name} from the proxy's CA"
+        )
+
+    async def _unavailable(self, why: str) -> None:
+        """The server cannot be reached: tell the client in its protocol, close."""
+        reply = UNAVAILABLE[self.target.protocol]
+        self.note(f"cannot reach {self.target.url}: {why}; the client is told so and disconnected", "error")
+        try:
+            if self.target.protocol == "http":
+                # The client speaks first: answer its request, not before it.
+                with contextlib.suppress(TransportError):
+                    await self.client.read(self.options.timeout)
+            await self.client.write(reply, self.options.timeout)
+        except TransportError:
+            pass
+        self.client_hung_up = True
+
+    # -- client -> server ---------------------------------------------------
+    async def _client_pump(self) -> None:
+        client = self.client
+        up = self.upstream
+        assert up is not None
+        pending: bytes | None = None
+        while True:
+            failed = False
+            if pending is None:
+                try:
+                    data = await client.read(None)
+                except TransportError as exc:
+                    self.note(f"the client's connection failed: {exc}", "warning")
+                    data, failed = b"", True
+            else:
+                data, pending = pending, None
+            if not data:
+                await self._client_eof(failed)
+                return
+            self.bytes_up += len(data)
+            held = b""
+            pieces: list[ClientPiece] = []
+            if self.framing:
+                try:
+                    split = self.splitter.feed(data)
+                except ProtocolError as exc:
+                    self._lost_track(f"the client's bytes: {exc}")
+                else:
+                    pieces, held = split.pieces, split.held
+            forward = data[: len(data) - len(held)] if held else data
+            asked = any(p.starttls for p in pieces) and self.options.client_tls is not None
+            if asked:
+                self._starttls_asked = True
+                self._verdict = asyncio.get_running_loop().create_future()
+            try:
+                up.send(forward)
+            except TransportError:
+                return  # the server leg is gone; its pump reports it
+            self._emit_client(pieces)
+            try:
+                await up.drain(None)
+            except TransportError:
+                return
+            if asked:
+                assert self._verdict is not None
+                verdict = await self._verdict
+                if verdict == "refused":
+                    pending = held or None
+                elif verdict == "upgraded":
+                    if held:
+                        self.note(
+                            f"discarded {len(held)} bytes of plaintext the client sent after its STARTTLS "
+                            "before the TLS handshake (RFC 3207 4.2)",
+                            "warning",
+                        )
+                else:
+                    return
+
+    def _emit_client(self, pieces: list[ClientPiece]) -> None:
+        now = time.time()
+        for p in pieces:
+            if p.kind == "body":
+                event = Payload(p.raw, p.offset, p.total)
+                self._emit(Exchange("C", p.raw, event, now, line=p.line, kind="body"))
+            else:
+                self._emit(Exchange("C", p.raw, None, now, kind="line"))
+
+    async def _client_eof(self, failed: bool) -> None:
+        """The client hung up (or its side failed).  With an answer still
+        owed (an HTTP request, a QUIT) the half-close is passed on and the
+        server may finish, until it closes or sends nothing for ``timeout``
+        seconds; otherwise (idle, or in the middle of a literal) the server
+        leg is closed at once."""
+        self.client_hung_up = True
+        partial = self.splitter.partial
+        if partial and self.framing:
+            self._emit(Exchange("C", partial, None, time.time(), kind="line"))
+        if self.recorder is not None and not self.server_hung_up:
+            self.recorder.close(hangup=True)
+        up = self.upstream
+        assert up is not None
+        if failed or not self.framing or not self.framer.pending:
+            self.note("the client hung up; closing the server leg")
+            await up.close()
+            return
+        up.write_eof()
+        while True:
+            before = self.bytes_down
+            await asyncio.sleep(self.options.timeout)
+            if self.bytes_down == before:
+                self.note(f"the server sent nothing for {self.options.timeout:g} s after the client hung up; closing")
+                await up.close()
+                return
+
+    # -- server -> client ---------------------------------------------------
+    async def _server_pump(self) -> None:
+        up, client = self.upstream, self.client
+        assert up is not None
+        while True:
+            try:
+                data = await up.read(None)
+            except TransportError as exc:
+                self.note(f"the server's connection failed: {exc}", "error")
+                self._settle("closed")
+                return
+            self.bytes_down += len(data)
+            if self._starttls_asked and self.framing:
+                # Frame first: only the reply may reach the client.
+                accepted = self._frame(data)
+                forward = data
+                if accepted:
+                    trailing = len(self.framer.trailing_data)
+                    forward = data[: max(len(data) - trailing, 0)]
+                    if not await self._upgrade(forward, trailing):
+                        return
+                    continue
+                with contextlib.suppress(TransportError):
+                    client.send(forward)
+            else:
+                if data:
+                    try:
+                        client.send(data)
+                    except TransportError:
+                        self.note("the client is gone; closing the server leg")
+                        return
+                if self.framing:
+                    self._frame(data)
+            if not data:
+                self.server_hung_up = not self.client_hung_up
+                self._settle("closed")
+                return
+            try:
+                await client.drain(None)
+            except TransportError:
+                return
+
+    def _frame(self, data: bytes) -> bool:
+        """Frame what the server sent and emit it; True when it agreed to
+        STARTTLS (then ``framer.trailing_data`` is what came after)."""
+        framer = self.framer
+        try:
+            framer.receive_data(data)
+            while True:
+                event = framer.next_event()
+                if event is NEED_DATA:
+                    return False
+                assert isinstance(event, Event)
+                self._emit(Exchange("S", event.raw, event, time.time()))
+                if isinstance(event, ConnectionClosed):
+                    if not event.clean:
+                        self.note(f"the server closed the connection: {event.reason}", "warning")
+                    return False
+                if isinstance(event, ResponseEnd) and self._starttls_asked:
+                    if event.starttls:
+                        return True
+                    if not framer.pending:
+                        self._settle("refused")
+        except ProtocolError as exc:
+            self._lost_track(f"the server's bytes: {exc}")
+        return False
+
+    def _lost_track(self, why: str) -> None:
+        self.framing = False
+        self.note(f"the framer cannot follow {why}; bytes are still forwarded, no longer shown", "warning")
+        self._settle("refused")
+
+    def _settle(self, verdict: str) -> None:
+        """Tell the client pump, held after a STARTTLS, how it ended."""
+        self._starttls_asked = False
+        if self._verdict is not None and not self._verdict.done():
+            self._verdict.set_result(verdict)
+
+    async def _upgrade(self, reply: bytes, trailing: int) -> bool:
+        """Both legs to TLS after the server's go-ahead (``reply``)."""
+        up, client, opts = self.upstream, self.client, self.options
+        assert up is not None and opts.client_tls is not None
+        if opts.insecure:
+            self.note("certificate verification of the server is OFF (--insecure)", "warning")
+        try:
+            info, queued = await up.start_tls(opts.upstream_context(), timeout=opts.timeout)
+        except (TransportError, OSError, ssl.SSLError) as exc:
+            self.note(f"STARTTLS with the server failed: {exc}", "error")
+            self._settle("closed")
+            return False
+        self.framer.tls_started()
+        if trailing + queued:
+            self.note(
+                f"discarded {trailing + queued} bytes of plaintext the server sent after accepting STARTTLS "
+                "(RFC 3207 4.2: they could be an attacker's injection)",
+                "warning",
+            )
+        self.note(f"server leg: {info.summary()}", "info" if info.verified else "warning")
+        try:
+            # The reply, then at once (no await between) the client leg's
+            # upgrade: its ClientHello is the next thing it sends.
+            client.send(reply)
+            cinfo, cqueued = await client.start_tls(opts.client_tls, timeout=opts.timeout, server_side=True)
+        except TransportError as exc:
+            self.note(f"TLS handshake with the client failed: {exc} (does it trust the proxy's CA? see --ca-path)", "error")
+            self._settle("closed")
+            return False
+        if cqueued:
+            self.note(
+                f"discarded {cqueued} bytes of plaintext the client sent after its STARTTLS "
+                "before the TLS handshake (RFC 3207 4.2)",
+                "warning",
+            )
+        self.note(self._client_tls_line(cinfo))
+        self._settle("upgraded")
+        return True
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
