@@ -355,18 +355,23 @@ class Transport:
 
 
 async def listen(
-    host: str, port: int, on_accept: Callable[[Transport], Awaitable[None]]
+    host: str, port: int, on_accept: Callable[[Transport], Awaitable[None]], *, tls_first: bool = False
 ) -> asyncio.Server:
     """Accept TCP connections on host:port; each becomes a ``Transport``
     (``host``/``port``: the peer's address) handed to ``on_accept`` in a
     task of its own.  Reading may stay half-open after the peer's EOF
-    (``_Pipe.keep_open_on_eof``).  Raises OSError (a port in use...)."""
+    (``_Pipe.keep_open_on_eof``).  ``tls_first``: the caller starts with
+    ``start_tls(server_side=True)``; nothing is read before, so the
+    client's ClientHello is not taken for plaintext (and thrown away).
+    Raises OSError (a port in use...)."""
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
 
     def made(pipe: _Pipe) -> None:
         assert pipe.transport is not None
         peer = pipe.transport.get_extra_info("peername") or ("?", 0)
+        if tls_first:
+            pipe.transport.pause_reading()  # start_tls resumes it, for the handshake
         pipe.keep_open_on_eof = True
         task = loop.create_task(on_accept(Transport(str(peer[0]), int(peer[1]), pipe, pipe.transport)))
         tasks.add(task)  # a strong reference until it ends

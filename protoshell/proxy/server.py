@@ -58,7 +58,7 @@ class ProxyServer:
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; the address actually bound.  Raises OSError."""
-        self._server = await listen(host, port, self._accepted)
+        self._server = await listen(host, port, self._accepted, tls_first=self.target.tls == "implicit")
         sock = self._server.sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
 
