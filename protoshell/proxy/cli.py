@@ -175,9 +175,10 @@ async def _serve(
     on_ready: OnReady | None,
 ) -> int:
     from ..render.console import make_console
-    from .server import ProxyServer, install_stop_signals
+    from .server import BatchedOutput, ProxyServer, install_stop_signals
 
-    console = make_console(env.stdout, color=env.color(args.no_color))
+    view_out = BatchedOutput(env.stdout)
+    console = make_console(view_out, color=env.color(args.no_color))  # type: ignore[arg-type]
     server = ProxyServer(legs, view, console, env.error)
     target = legs.target
     try:
@@ -200,8 +201,10 @@ async def _serve(
         on_ready(asyncio.get_running_loop(), stop)
     else:
         install_stop_signals(stop)
-    await server.serve(stop)
-    env.stdout.flush()
+    try:
+        await server.serve(stop)
+    finally:
+        view_out.flush_now()
     return ExitStatus.OK
 
 

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ..session import NoteLevel, Observer
 from ..target import Target
@@ -131,6 +131,49 @@ class ProxyServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+
+class BatchedOutput:
+    """The view's stream, written out at most every ``DELAY`` seconds.
+
+    A proxy in the middle of a fast exchange would otherwise make one
+    write system call per line it shows (two per SMTP command: more than
+    the forwarding costs); a few milliseconds later is still live for a
+    person.  ``flush`` (the renderer's, at each turn end) only schedules
+    the write; ``flush_now`` does it.  Not thread-safe: one event loop."""
+
+    DELAY = 0.005
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._parts: list[str] = []
+        self._scheduled = False
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                asyncio.get_running_loop().call_later(self.DELAY, self.flush_now)
+            except RuntimeError:  # no loop (at exit): at once
+                self.flush_now()
+        return len(text)
+
+    def flush(self) -> None:
+        """Deferred (see the class docstring)."""
+
+    def flush_now(self) -> None:
+        self._scheduled = False
+        if self._parts:
+            text, self._parts = "".join(self._parts), []
+            self.stream.write(text)
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def __getattr__(self, name: str) -> object:  # encoding, fileno... for rich
+        return getattr(self.stream, name)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

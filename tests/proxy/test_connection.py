@@ -317,3 +317,36 @@ def test_twenty_concurrent_clients(smtp_server: SMTPServer, proxy_factory: Proxy
     recs = sorted((tmp_path / "recs").iterdir())
     assert [p.name for p in recs] == [f"{n:04d}.txt" for n in range(1, 21)]
     assert all("S: 250 OK message accepted" in p.read_text() for p in recs)
+
+
+def test_a_slow_client_slows_the_server_reads_memory_stays_bounded(
+    nginx: Nginx, proxy_factory: ProxyFactory
+) -> None:
+    """Back-pressure: while the client reads nothing, the proxy stops reading
+    the server (about 1 MiB queued per direction), instead of holding the
+    whole body; tracemalloc sees the proxy's allocations (it runs in this
+    process)."""
+    import time
+    import tracemalloc
+
+    size = 40 << 20
+    with (nginx.root / "big.bin").open("wb") as f:
+        f.truncate(size)
+    proxy = proxy_factory(f"http://{nginx.host}:{nginx.port}")
+    tracemalloc.start()
+    try:
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(1.0)  # read nothing: the server must be held back
+            _, held_back = tracemalloc.get_traced_memory()
+            got = 0
+            while chunk := sock.recv(1 << 20):
+                got += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got > size
+    assert held_back < 8 << 20, f"{held_back / 2**20:.1f} MiB held while the client read nothing"
+    assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB for a {size >> 20} MiB body"
+    proxy.wait_for("connection 1 closed")
