@@ -26,7 +26,7 @@ import socket
 import ssl
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -130,7 +130,13 @@ def _connecting(host: str, port: int, timeout: float) -> Iterator[None]:
 
 
 class _Pipe(asyncio.Protocol):
-    """Queues received chunks with flow control; wakes one reader."""
+    """Queues received chunks with flow control; wakes one reader.
+
+    Or, while ``on_data`` is set (``Transport.deliver_to``), hands each
+    chunk to it at once, in the loop's callback, with no task switch: what
+    a proxy forwarding small turns wants.  ``on_end`` then hears of the EOF
+    or the loss (with its error), once; ``on_writable`` of the peer's
+    pausing and resuming our writes (False, True)."""
 
     def __init__(self, on_made: Callable[[_Pipe], None] | None = None) -> None:
         self.chunks: deque[bytes] = deque()
@@ -141,6 +147,11 @@ class _Pipe(asyncio.Protocol):
         # (asyncio's TLS transport cannot keep a half-closed connection).
         self.keep_open_on_eof = False
         self._on_made = on_made
+        self.on_data: Callable[[bytes], None] | None = None
+        self.on_end: Callable[[BaseException | None], None] | None = None
+        self.on_writable: Callable[[bool], None] | None = None
+        self.held = False  # reading paused by the owner (a slow peer), not by the queue
+        self._ended = False
         self.error: BaseException | None = None
         self.transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -156,6 +167,9 @@ class _Pipe(asyncio.Protocol):
             self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.on_data is not None:
+            self.on_data(data)
+            return
         self.chunks.append(data)
         self.queued += len(data)
         if self.queued > READ_HIGH_WATER and self.transport is not None and not self._paused:
@@ -166,6 +180,7 @@ class _Pipe(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
+        self._tell_end(None)
         return self.keep_open_on_eof
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -174,12 +189,22 @@ class _Pipe(asyncio.Protocol):
             self.error = exc
         self._can_write.set()
         self._wake()
+        self._tell_end(exc)
+
+    def _tell_end(self, exc: BaseException | None) -> None:
+        if self.on_end is not None and not self._ended and not self.chunks:
+            self._ended = True
+            self.on_end(exc)
 
     def pause_writing(self) -> None:
         self._can_write.clear()
+        if self.on_writable is not None:
+            self.on_writable(False)
 
     def resume_writing(self) -> None:
         self._can_write.set()
+        if self.on_writable is not None:
+            self.on_writable(True)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -190,7 +215,8 @@ class _Pipe(asyncio.Protocol):
         self.queued -= len(data)
         if self._paused and self.queued < READ_LOW_WATER and self.transport is not None:
             self._paused = False
-            self.transport.resume_reading()
+            if not self.held:
+                self.transport.resume_reading()
         return data
 
     def discard(self) -> int:
@@ -305,10 +331,50 @@ class Transport:
         else:
             self._transport.close()
 
-    @property
-    def peer_eof(self) -> bool:
-        """The peer has closed its side (or the connection is gone)."""
-        return self._pipe.eof and not self._pipe.chunks
+    def deliver_to(
+        self,
+        on_data: Callable[[bytes], None],
+        on_end: Callable[[BaseException | None], None],
+        on_writable: Callable[[bool], None] | None = None,
+    ) -> None:
+        """From now on hand every chunk received to ``on_data`` as it comes
+        (after the ones already queued, at once), and the EOF or the loss
+        of the connection to ``on_end`` (once).  ``read`` is not to be used
+        meanwhile; ``stop_delivery`` queues again."""
+        pipe = self._pipe
+        pipe.on_end = on_end
+        pipe.on_writable = on_writable
+        while pipe.chunks and pipe.on_data is None:
+            data = pipe.take()
+            self.bytes_in += len(data)
+            on_data(data)
+        pipe.on_data = on_data
+        if pipe.eof:
+            pipe._tell_end(pipe.error)
+
+    def stop_delivery(self) -> None:
+        """Queue received chunks again (for ``read``, or to be discarded by
+        ``start_tls``)."""
+        self._pipe.on_data = None
+
+    def hold_for(self, writable: bool) -> None:
+        """``on_writable`` of the leg our bytes go to: hold reading while it
+        cannot take more."""
+        self.hold(not writable)
+
+    def hold(self, on: bool) -> None:
+        """Pause (or resume) reading from the peer: back-pressure from
+        whoever the bytes are for."""
+        pipe = self._pipe
+        if pipe.held == on:
+            return
+        pipe.held = on
+        if pipe._paused or self.closed or self._transport.is_closing():
+            return  # the queue's own pause stands (take() resumes unless held)
+        if on:
+            self._transport.pause_reading()
+        else:
+            self._transport.resume_reading()
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, *, timeout: float, server_side: bool = False
@@ -318,6 +384,7 @@ class Transport:
         ``server_side``: we answer the handshake (a proxy's client leg)."""
         discarded = self._pipe.discard()
         self._pipe.keep_open_on_eof = False  # see _Pipe: TLS has no half-close
+        self._pipe.held = False  # the new transport reads
         loop = asyncio.get_running_loop()
         try:
             new = await asyncio.wait_for(
@@ -355,7 +422,7 @@ class Transport:
 
 
 async def listen(
-    host: str, port: int, on_accept: Callable[[Transport], Awaitable[None]], *, tls_first: bool = False
+    host: str, port: int, on_accept: Callable[[Transport], Coroutine[Any, Any, None]], *, tls_first: bool = False
 ) -> asyncio.Server:
     """Accept TCP connections on host:port; each becomes a ``Transport``
     (``host``/``port``: the peer's address) handed to ``on_accept`` in a

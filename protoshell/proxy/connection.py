@@ -1,44 +1,46 @@
-"""One client connection through the proxy: two legs, two pumps, one framer.
+"""One client connection through the proxy: two legs, one framer.
 
-Each client connection gets its own upstream connection and two tasks,
-one per direction.  Every chunk read from one leg is written to the other
-unchanged (the proxy never rewrites a byte), and meanwhile described:
+Each client connection gets its own upstream connection.  Every chunk one
+leg receives is written to the other unchanged (the proxy never rewrites a
+byte) in the event loop's own callback (``Transport.deliver_to``: no task
+switch per turn), and then described:
 
 - client -> server: ``split.ClientSplitter`` cuts the chunk into command
-  lines and payloads and teaches the client-role framer every command
-  *before* the chunk is forwarded, so the framer always knows the command
-  by the time the server can answer it;
+  lines and payloads and teaches the client-role framer every command.
+  That happens in the same callback as the forwarding, so the framer knows
+  the command before the server's answer can be read (a later callback);
 - server -> client: the same framer frames the answer (``receive_data`` /
   ``next_event``), exactly as it does for the shell.
 
 Both become ``session.Exchange`` objects for the observers (the view, a
-recorder), emitted in the order the bytes crossed the proxy: between a read
-and the next ``await`` nothing else runs.
+recorder), emitted in the order the bytes crossed the proxy.
 
-Back-pressure: a pump reads its next chunk only when the other leg's
-transport has drained below asyncio's high-water mark (``Transport.drain``);
-while it waits, unread bytes pile up to ``transport.READ_HIGH_WATER`` and
-then the socket is paused, so the sender is slowed down by TCP itself.  A
-connection holds at most about 1 MiB per direction, whatever passes.
+Back-pressure: when a leg's transport has more than asyncio's high-water
+mark unsent (``pause_writing``), the other leg stops reading
+(``Transport.hold``) until it drains, so the sender is slowed down by TCP
+itself; nothing is buffered without limit, whatever size passes.
 
-STARTTLS/STLS: the line that asks is forwarded and the client's stream is
-held there.  When the server agrees, its reply is framed before anything is
-forwarded; the plaintext after it is dropped (RFC 3207 4.2, RFC 2595 3.1:
-it could be an attacker's), the server leg is upgraded as a verifying
-client, the reply goes to the client, and the client leg is upgraded with a
-certificate from the proxy's CA.  What the client sent past its STARTTLS
-before the handshake is dropped too.  Both drops are reported.
+STARTTLS/STLS: a chunk that may hold one is split before it is forwarded;
+the line that asks goes on, and what follows it is held, the client's
+stream queued unread.  The server's answer is framed before anything of it
+is forwarded.  If it agrees, the plaintext after its reply is dropped (RFC
+3207 4.2, RFC 2595 3.1: it could be an attacker's), the server leg is
+upgraded as a verifying client, the reply goes to the client, and the
+client leg is upgraded with a certificate from the proxy's CA; what the
+client sent past its STARTTLS before the handshake is dropped too.  Both
+drops are reported.  If it refuses, the held bytes go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..proto import framer_for
 from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolError, ResponseEnd
@@ -63,6 +65,12 @@ UNAVAILABLE: dict[str, bytes] = {
         b"Connection: close\r\n\r\nprotoshell proxy: the server is not reachable\n"
     ),
 }
+
+
+# A chunk that may hold a line asking for TLS (STARTTLS, STLS: see
+# proto.base.asks_starttls, which decides): only then is it split before
+# it is forwarded.
+_MAY_ASK_TLS: Final = re.compile(rb"(?i)tls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +112,13 @@ class ProxyConnection:
         self.recorder = recorder
         self.on_line = on_line  # a one-line fault report, besides the view
         self.framing = True  # false once the framer lost track: bytes still flow
+        # TLS toward the client after STARTTLS (mail protocols); None: not offered.
+        self.client_tls = options.client_tls if self.target.protocol != "http" else None
         self.client_hung_up = False
         self.server_hung_up = False
         self._starttls_asked = False
-        self._verdict: asyncio.Future[str] | None = None
+        self._held = b""  # what the client sent in the chunk after its STARTTLS
+        self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.bytes_up = 0
         self.bytes_down = 0
@@ -159,15 +170,12 @@ class ProxyConnection:
         self.note(f"connected to {target.host}:{target.port}")
         if self.upstream.tls is not None:
             self.note(f"server leg: {self.upstream.tls.summary()}")
-        down = asyncio.create_task(self._server_pump())
-        up = asyncio.create_task(self._client_pump())
-        self._tasks = [down, up]
-        await down
-        if not up.done():
-            # The server is gone: the client has nothing more to talk to.
-            up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await up
+        up = self.upstream
+        client = self.client
+        # Back-pressure: a leg that cannot take more holds the other's reading.
+        up.deliver_to(self._from_server, self._server_ended, client.hold_for)
+        client.deliver_to(self._from_client, self._client_ended, up.hold_for)
+        await self._done.wait()
         self.note(
             f"connection {self.number} closed ({self.bytes_up} bytes from the client, "
             f"{self.bytes_down} from the server)"
@@ -205,62 +213,49 @@ class ProxyConnection:
         self.client_hung_up = True
 
     # -- client -> server ---------------------------------------------------
-    async def _client_pump(self) -> None:
-        client = self.client
+    def _from_client(self, data: bytes) -> None:
+        """Bytes from the client (called by the loop as they arrive): learn,
+        forward, show."""
         up = self.upstream
         assert up is not None
-        pending: bytes | None = None
-        while True:
-            failed = False
-            if pending is None:
-                try:
-                    data = await client.read(None)
-                except TransportError as exc:
-                    self.note(f"the client's connection failed: {exc}", "warning")
-                    data, failed = b"", True
-            else:
-                data, pending = pending, None
-            if not data:
-                await self._client_eof(failed)
+        self.bytes_up += len(data)
+        if self.client_tls is None or not _MAY_ASK_TLS.search(data):
+            # The usual case: forward first, learn after.  Still before the
+            # answer: that can only be read in a later callback of the loop.
+            try:
+                up.send(data)
+            except TransportError:
+                self._finish()  # the server leg is gone
                 return
-            self.bytes_up += len(data)
-            held = b""
-            pieces: list[ClientPiece] = []
             if self.framing:
                 try:
-                    split = self.splitter.feed(data)
+                    self._emit_client(self.splitter.feed(data).pieces)
                 except ProtocolError as exc:
                     self._lost_track(f"the client's bytes: {exc}")
-                else:
-                    pieces, held = split.pieces, split.held
-            forward = data[: len(data) - len(held)] if held else data
-            asked = any(p.starttls for p in pieces) and self.options.client_tls is not None
-            if asked:
-                self._starttls_asked = True
-                self._verdict = asyncio.get_running_loop().create_future()
+            return
+        held = b""
+        pieces: list[ClientPiece] = []
+        if self.framing:
             try:
-                up.send(forward)
-            except TransportError:
-                return  # the server leg is gone; its pump reports it
-            self._emit_client(pieces)
-            try:
-                await up.drain(None)
-            except TransportError:
-                return
-            if asked:
-                assert self._verdict is not None
-                verdict = await self._verdict
-                if verdict == "refused":
-                    pending = held or None
-                elif verdict == "upgraded":
-                    if held:
-                        self.note(
-                            f"discarded {len(held)} bytes of plaintext the client sent after its STARTTLS "
-                            "before the TLS handshake (RFC 3207 4.2)",
-                            "warning",
-                        )
-                else:
-                    return
+                split = self.splitter.feed(data)
+            except ProtocolError as exc:
+                self._lost_track(f"the client's bytes: {exc}")
+            else:
+                pieces, held = split.pieces, split.held
+        forward = data[: len(data) - len(held)] if held else data
+        asked = any(p.starttls for p in pieces)
+        try:
+            up.send(forward)
+        except TransportError:
+            self._finish()  # the server leg is gone
+            return
+        self._emit_client(pieces)
+        if asked:
+            # Hold the client's stream until the server answers: queued
+            # unread, so that an upgrade can drop it as plaintext.
+            self._starttls_asked = True
+            self._held = held
+            self.client.stop_delivery()
 
     def _emit_client(self, pieces: list[ClientPiece]) -> None:
         now = time.time()
@@ -271,74 +266,92 @@ class ProxyConnection:
             else:
                 self._emit(Exchange("C", p.raw, None, now, kind="line"))
 
-    async def _client_eof(self, failed: bool) -> None:
-        """The client hung up (or its side failed).  With an answer still
-        owed (an HTTP request, a QUIT) the half-close is passed on and the
-        server may finish, until it closes or sends nothing for ``timeout``
-        seconds; otherwise (idle, or in the middle of a literal) the server
-        leg is closed at once."""
+    def _resume_client(self) -> None:
+        """The server refused STARTTLS: what the client sent meanwhile goes on."""
+        held, self._held = self._held, b""
+        if held:
+            self._from_client(held)
+        if not self._starttls_asked and not self._done.is_set():
+            self.client.deliver_to(self._from_client, self._client_ended, self._up().hold_for)
+
+    def _up(self) -> Transport:
+        assert self.upstream is not None
+        return self.upstream
+
+    def _client_ended(self, exc: BaseException | None) -> None:
+        """The client hung up (or its connection failed).  With an answer
+        still owed (an HTTP request, a QUIT) the half-close is passed on and
+        the server may finish, until it closes or sends nothing for
+        ``timeout`` seconds; otherwise (idle, or in the middle of a literal)
+        the server leg is closed at once."""
+        if self._done.is_set():
+            return
+        if exc is not None:
+            self.note(f"the client's connection failed: {exc}", "warning")
         self.client_hung_up = True
         partial = self.splitter.partial
         if partial and self.framing:
             self._emit(Exchange("C", partial, None, time.time(), kind="line"))
         if self.recorder is not None and not self.server_hung_up:
             self.recorder.close(hangup=True)
-        up = self.upstream
-        assert up is not None
-        if failed or not self.framing or not self.framer.pending:
+        up = self._up()
+        if exc is not None or not self.framing or not self.framer.pending or self._starttls_asked:
             self.note("the client hung up; closing the server leg")
-            await up.close()
+            self._finish()
             return
         up.write_eof()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._grace()))
+
+    async def _grace(self) -> None:
         while True:
             before = self.bytes_down
             await asyncio.sleep(self.options.timeout)
             if self.bytes_down == before:
                 self.note(f"the server sent nothing for {self.options.timeout:g} s after the client hung up; closing")
-                await up.close()
+                self._finish()
                 return
 
+    def _finish(self) -> None:
+        """The connection is over: ``run`` closes both legs."""
+        self._settle("closed")
+        if not self._done.is_set():
+            self._done.set()
+
     # -- server -> client ---------------------------------------------------
-    async def _server_pump(self) -> None:
-        up, client = self.upstream, self.client
-        assert up is not None
-        while True:
-            try:
-                data = await up.read(None)
-            except TransportError as exc:
-                self.note(f"the server's connection failed: {exc}", "error")
-                self._settle("closed")
+    def _from_server(self, data: bytes) -> None:
+        """Bytes from the server: forward, frame, show (STARTTLS: frame first)."""
+        client = self.client
+        self.bytes_down += len(data)
+        framed = False
+        if self._starttls_asked and self.framing:
+            # Frame first: only the reply may reach the client.
+            framed = True
+            if self._frame(data):
+                trailing = len(self.framer.trailing_data)
+                self._up().stop_delivery()  # what comes next is dropped by start_tls
+                task = asyncio.get_running_loop().create_task(
+                    self._upgrade(data[: max(len(data) - trailing, 0)], trailing)
+                )
+                self._tasks.append(task)
                 return
-            self.bytes_down += len(data)
-            if self._starttls_asked and self.framing:
-                # Frame first: only the reply may reach the client.
-                accepted = self._frame(data)
-                forward = data
-                if accepted:
-                    trailing = len(self.framer.trailing_data)
-                    forward = data[: max(len(data) - trailing, 0)]
-                    if not await self._upgrade(forward, trailing):
-                        return
-                    continue
-                with contextlib.suppress(TransportError):
-                    client.send(forward)
-            else:
-                if data:
-                    try:
-                        client.send(data)
-                    except TransportError:
-                        self.note("the client is gone; closing the server leg")
-                        return
-                if self.framing:
-                    self._frame(data)
-            if not data:
-                self.server_hung_up = not self.client_hung_up
-                self._settle("closed")
-                return
-            try:
-                await client.drain(None)
-            except TransportError:
-                return
+        try:
+            client.send(data)
+        except TransportError:
+            self.note("the client is gone; closing the server leg")
+            self._finish()
+            return
+        if self.framing and not framed:
+            self._frame(data)
+
+    def _server_ended(self, exc: BaseException | None) -> None:
+        if self._done.is_set():
+            return
+        if exc is not None:
+            self.note(f"the server's connection failed: {exc}", "error")
+        self.server_hung_up = not self.client_hung_up
+        if self.framing:
+            self._frame(b"")
+        self._finish()
 
     def _frame(self, data: bytes) -> bool:
         """Frame what the server sent and emit it; True when it agreed to
@@ -361,6 +374,7 @@ class ProxyConnection:
                         return True
                     if not framer.pending:
                         self._settle("refused")
+                        asyncio.get_running_loop().call_soon(self._resume_client)
         except ProtocolError as exc:
             self._lost_track(f"the server's bytes: {exc}")
         return False
@@ -368,26 +382,29 @@ class ProxyConnection:
     def _lost_track(self, why: str) -> None:
         self.framing = False
         self.note(f"the framer cannot follow {why}; bytes are still forwarded, no longer shown", "warning")
-        self._settle("refused")
+        if self._starttls_asked:
+            self._settle("refused")
+            asyncio.get_running_loop().call_soon(self._resume_client)
 
     def _settle(self, verdict: str) -> None:
-        """Tell the client pump, held after a STARTTLS, how it ended."""
+        """The STARTTLS the client asked for is over: "refused", "upgraded", "closed"."""
+        del verdict  # (what it was is in the view's notes)
         self._starttls_asked = False
-        if self._verdict is not None and not self._verdict.done():
-            self._verdict.set_result(verdict)
 
-    async def _upgrade(self, reply: bytes, trailing: int) -> bool:
-        """Both legs to TLS after the server's go-ahead (``reply``)."""
-        up, client, opts = self.upstream, self.client, self.options
-        assert up is not None and opts.client_tls is not None
+    async def _upgrade(self, reply: bytes, trailing: int) -> None:
+        """Both legs to TLS after the server's go-ahead (``reply``).  Both
+        legs queue meanwhile; ``start_tls`` drops what is queued (plaintext
+        sent past the go-ahead), then delivery resumes over TLS."""
+        up, client, opts = self._up(), self.client, self.options
+        assert opts.client_tls is not None
         if opts.insecure:
             self.note("certificate verification of the server is OFF (--insecure)", "warning")
         try:
             info, queued = await up.start_tls(opts.upstream_context(), timeout=opts.timeout)
         except (TransportError, OSError, ssl.SSLError) as exc:
             self.note(f"STARTTLS with the server failed: {exc}", "error")
-            self._settle("closed")
-            return False
+            self._finish()
+            return
         self.framer.tls_started()
         if trailing + queued:
             self.note(
@@ -396,6 +413,7 @@ class ProxyConnection:
                 "warning",
             )
         self.note(f"server leg: {info.summary()}", "info" if info.verified else "warning")
+        held, self._held = len(self._held), b""
         try:
             # The reply, then at once (no await between) the client leg's
             # upgrade: its ClientHello is the next thing it sends.
@@ -403,17 +421,19 @@ class ProxyConnection:
             cinfo, cqueued = await client.start_tls(opts.client_tls, timeout=opts.timeout, server_side=True)
         except TransportError as exc:
             self.note(f"TLS handshake with the client failed: {exc} (does it trust the proxy's CA? see --ca-path)", "error")
-            self._settle("closed")
-            return False
-        if cqueued:
+            self._finish()
+            return
+        if held + cqueued:
             self.note(
-                f"discarded {cqueued} bytes of plaintext the client sent after its STARTTLS "
+                f"discarded {held + cqueued} bytes of plaintext the client sent after its STARTTLS "
                 "before the TLS handshake (RFC 3207 4.2)",
                 "warning",
             )
         self.note(self._client_tls_line(cinfo))
         self._settle("upgraded")
-        return True
+        if not self._done.is_set():
+            up.deliver_to(self._from_server, self._server_ended, client.hold_for)
+            client.deliver_to(self._from_client, self._client_ended, up.hold_for)
 
     async def stop(self) -> None:
         for task in self._tasks:
