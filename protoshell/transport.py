@@ -344,12 +344,11 @@ class Transport:
         pipe = self._pipe
         pipe.on_end = on_end
         pipe.on_writable = on_writable
-        while pipe.chunks and pipe.on_data is None:
-            data = pipe.take()
-            self.bytes_in += len(data)
-            on_data(data)
         pipe.on_data = on_data
-        if pipe.eof:
+        # (on_data may stop the delivery again: the rest stays queued)
+        while pipe.chunks and pipe.on_data is on_data:
+            on_data(pipe.take())
+        if pipe.eof and pipe.on_data is on_data:
             pipe._tell_end(pipe.error)
 
     def stop_delivery(self) -> None:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..proto import framer_for
 from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolError, ResponseEnd
+from ..render.console import OutputClosed
 from ..session import Exchange, NoteLevel, Observer
 from ..target import Target
 from ..transport import TlsInfo, Transport, TransportError, make_ssl_context
@@ -126,7 +127,24 @@ class ProxyConnection:
     # -- observers ----------------------------------------------------------
     def _emit(self, ex: Exchange) -> None:
         for obs in self.observers:
-            obs(ex)
+            try:
+                obs(ex)
+            except OutputClosed:
+                # ``protoshell proxy | head``: the view is gone, forwarding is not.
+                self.observers = tuple(o for o in self.observers if o is not obs)
+
+    def _guarded(self, fn: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """``fn`` for the loop's callbacks: a failure of ours ends this
+        connection with one line, never a traceback from asyncio."""
+
+        def call(data: bytes) -> None:
+            try:
+                fn(data)
+            except Exception as exc:  # noqa: BLE001 - reported, connection closed
+                self.note(f"internal error: {type(exc).__name__}: {exc}", "error")
+                self._finish()
+
+        return call
 
     def note(self, text: str, level: NoteLevel = "info") -> None:
         self._emit(Exchange("note", b"", None, time.time(), text, level))
@@ -170,11 +188,7 @@ class ProxyConnection:
         self.note(f"connected to {target.host}:{target.port}")
         if self.upstream.tls is not None:
             self.note(f"server leg: {self.upstream.tls.summary()}")
-        up = self.upstream
-        client = self.client
-        # Back-pressure: a leg that cannot take more holds the other's reading.
-        up.deliver_to(self._from_server, self._server_ended, client.hold_for)
-        client.deliver_to(self._from_client, self._client_ended, up.hold_for)
+        self._deliver()
         await self._done.wait()
         self.note(
             f"connection {self.number} closed ({self.bytes_up} bytes from the client, "
@@ -191,6 +205,13 @@ class ProxyConnection:
             return False
         self.note(self._client_tls_line(info))
         return True
+
+    def _deliver(self) -> None:
+        """Bytes from each leg to its handler as they come; back-pressure:
+        a leg that cannot take more holds the other's reading."""
+        up, client = self._up(), self.client
+        up.deliver_to(self._guarded(self._from_server), self._server_ended, client.hold_for)
+        client.deliver_to(self._guarded(self._from_client), self._client_ended, up.hold_for)
 
     def _client_tls_line(self, info: TlsInfo) -> str:
         return (
@@ -272,7 +293,7 @@ class ProxyConnection:
         if held:
             self._from_client(held)
         if not self._starttls_asked and not self._done.is_set():
-            self.client.deliver_to(self._from_client, self._client_ended, self._up().hold_for)
+            self.client.deliver_to(self._guarded(self._from_client), self._client_ended, self._up().hold_for)
 
     def _up(self) -> Transport:
         assert self.upstream is not None
@@ -313,7 +334,7 @@ class ProxyConnection:
 
     def _finish(self) -> None:
         """The connection is over: ``run`` closes both legs."""
-        self._settle("closed")
+        self._starttls_over()
         if not self._done.is_set():
             self._done.set()
 
@@ -373,7 +394,7 @@ class ProxyConnection:
                     if event.starttls:
                         return True
                     if not framer.pending:
-                        self._settle("refused")
+                        self._starttls_over()
                         asyncio.get_running_loop().call_soon(self._resume_client)
         except ProtocolError as exc:
             self._lost_track(f"the server's bytes: {exc}")
@@ -383,12 +404,11 @@ class ProxyConnection:
         self.framing = False
         self.note(f"the framer cannot follow {why}; bytes are still forwarded, no longer shown", "warning")
         if self._starttls_asked:
-            self._settle("refused")
+            self._starttls_over()
             asyncio.get_running_loop().call_soon(self._resume_client)
 
-    def _settle(self, verdict: str) -> None:
-        """The STARTTLS the client asked for is over: "refused", "upgraded", "closed"."""
-        del verdict  # (what it was is in the view's notes)
+    def _starttls_over(self) -> None:
+        """The STARTTLS the client asked for is answered (or moot)."""
         self._starttls_asked = False
 
     async def _upgrade(self, reply: bytes, trailing: int) -> None:
@@ -430,11 +450,6 @@ class ProxyConnection:
                 "warning",
             )
         self.note(self._client_tls_line(cinfo))
-        self._settle("upgraded")
+        self._starttls_over()
         if not self._done.is_set():
-            up.deliver_to(self._from_server, self._server_ended, client.hold_for)
-            client.deliver_to(self._from_client, self._client_ended, up.hold_for)
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+            self._deliver()

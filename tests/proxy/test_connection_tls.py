@@ -213,3 +213,35 @@ def test_plaintext_the_client_sends_past_its_starttls_is_dropped(
     out = proxy.wait_for("connection 1 closed")
     assert "discarded 26 bytes of plaintext the client sent after its STARTTLS" in out
     assert "evil" not in out.split("STARTTLS", 1)[1].split("discarded", 1)[1]
+
+
+@pytest.mark.parametrize(("protocol", "ask", "refusal", "then", "answer"), [
+    ("smtp", b"STARTTLS\r\n", b"454", b"NOOP\r\n", b"250"),
+    ("pop3", b"STLS\r\n", b"-ERR", b"NOOP\r\n", b"+OK"),
+    ("imap", b"a1 STARTTLS\r\n", b"a1 NO", b"a2 NOOP\r\n", b"a2 OK"),
+])
+def test_a_refused_starttls_lets_what_the_client_sent_after_it_go_on(
+    starttls_injector_factory: Callable[..., STARTTLSInjector],
+    proxy_factory: ProxyFactory,
+    protocol: str,
+    ask: bytes,
+    refusal: bytes,
+    then: bytes,
+    answer: bytes,
+) -> None:
+    import socket
+
+    server = starttls_injector_factory(protocol, mode="refuse")
+    proxy = proxy_factory(server.url)
+    with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+        f = sock.makefile("rb")
+        f.readline()  # greeting
+        sock.sendall(ask + then)  # pipelined past the STARTTLS: held, then forwarded
+        assert f.readline().startswith(refusal)
+        assert f.readline().startswith(answer)
+        sock.sendall(then)  # and the connection goes on in plaintext
+        assert f.readline().startswith(answer)
+        f.close()
+    out = proxy.wait_for("connection 1 closed")
+    assert "leg: TLS" not in out and "discarded" not in out
+    assert out.count(f"C: {then.decode().strip()}") == 2
