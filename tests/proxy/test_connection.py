@@ -114,7 +114,7 @@ def test_imap_big_literal_passes_intact_and_the_recording_replays(
     dovecot: Dovecot, proxy_factory: ProxyFactory, tmp_path: Path
 ) -> None:
     # A few MB of text lines, one a line that a proxy must not take for a command.
-    body = b"Subject: big\r\n\r\n" + b"".join(b"line %07d a STARTTLS\r\n" % i for i in range(120_000))
+    body = b"Subject: big\r\n\r\n" + b"".join(b"line %05d a STARTTLS %s\r\n" % (i, b"x" * 980) for i in range(3000))
     rec = tmp_path / "imap.txt"
     proxy = proxy_factory(dovecot.imap_url, "--record", str(rec), "--max-lines", "5")
     imap = imaplib.IMAP4(proxy.host, proxy.port, timeout=TIMEOUT)
@@ -162,30 +162,72 @@ def test_a_client_hanging_up_mid_literal_closes_its_upstream_and_the_proxy_goes_
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-def test_curl_downloads_a_big_body_intact_and_the_recording_replays(
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_curl_downloads_a_100_mb_body_intact_and_the_recording_replays(
     nginx: Nginx, proxy_factory: ProxyFactory, tmp_path: Path
 ) -> None:
     curl = require_binary("curl")
-    data = hashlib.sha256(b"seed").digest() * (600_000 // 32)  # ~19 MB of binary
-    (nginx.root / "big.bin").write_bytes(data)
+    size = 100 << 20
+    with (nginx.root / "big.bin").open("wb") as f:  # mostly a hole, with data at both ends
+        f.write(hashlib.sha256(b"head").digest() * 1000)
+        f.seek(size - 32)
+        f.write(hashlib.sha256(b"tail").digest())
     (nginx.root / "hello.txt").write_bytes(b"hello\n")
     rec = tmp_path / "http.txt"
     target = f"http://{nginx.host}:{nginx.port}"
     proxy = proxy_factory(target, "--record", str(rec))
     out_file = tmp_path / "got.bin"
+    base = f"http://{proxy.host}:{proxy.port}"
     r = subprocess.run(
-        [curl, "-sS", "--fail", "-o", str(out_file), f"http://{proxy.host}:{proxy.port}/big.bin", "-o", "/dev/null", f"http://{proxy.host}:{proxy.port}/hello.txt"],
+        [curl, "-sS", "--fail", "-o", str(out_file), f"{base}/big.bin", "-o", "/dev/null", f"{base}/hello.txt"],
         capture_output=True,
         check=False,
         timeout=30,
     )
     assert r.returncode == 0, r.stderr
-    assert out_file.read_bytes() == data
+    assert out_file.stat().st_size == size
+    assert _sha256(out_file) == _sha256(nginx.root / "big.bin")
     out = proxy.wait_for("connection 1 closed")
     assert "C: GET /big.bin HTTP/1.1" in out
     assert "S: HTTP/1.1 200 OK" in out
-    assert f"<server sends {len(data)} octets of application/octet-stream payload: binary, not shown>" in out
+    assert f"<server sends {size} octets of application/octet-stream payload: binary, not shown>" in out
     assert_replays(rec, target)
+    shown = protoshell("show", str(rec))
+    assert shown.returncode == 0 and "GET /hello.txt HTTP/1.1" in shown.stdout
+
+
+def test_curl_speaks_imap_pop3_and_smtp_through_the_proxy(
+    dovecot: Dovecot, smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    curl = require_binary("curl")
+    dovecot.deliver(MESSAGE)
+    imap = proxy_factory(dovecot.imap_url)
+    pop3 = proxy_factory(dovecot.pop3_url)
+    smtp = proxy_factory(smtp_server.url)
+    auth = f"{USER}:{PASSWORD}"
+    for proxy, url in ((imap, f"imap://{imap.host}:{imap.port}/INBOX;MAILINDEX=1"), (pop3, f"pop3://{pop3.host}:{pop3.port}/1")):
+        r = subprocess.run([curl, "-sS", "--fail", "-u", auth, url], capture_output=True, check=False, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == MESSAGE
+        proxy.wait_for("connection 1 closed")
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(MESSAGE)
+    r = subprocess.run(
+        [curl, "-sS", "--fail", f"smtp://{smtp.host}:{smtp.port}", "--mail-from", "a@b.example", "--mail-rcpt", "c@d.example", "--upload-file", str(mail)],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    assert smtp_server.wait_for_messages(1)[0].data == MESSAGE
+    assert "C: DATA" in smtp.wait_for("connection 1 closed")
 
 
 class _HashingHandler:

@@ -122,7 +122,7 @@ def test_an_over_long_line_is_handed_out_in_pieces() -> None:
     assert s.partial == b""
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     protocol=st.sampled_from(["smtp", "pop3", "imap", "http"]),
     chunks=st.lists(
