@@ -8,7 +8,9 @@
 2. 1,000 SMTP commands (NOOP), one per turn, by the same blocking-socket
    client, to aiosmtpd (its own process) directly and through the proxy:
    the median added latency per command (asks for < 50 us) and, for
-   scale, through socat.
+   scale, through socat and through the least a Python proxy can be: a bare
+   asyncio forwarder (``--forwarder``, below: ``data_received`` ->
+   ``write``, no framing, no view), the floor under any design on asyncio.
 
     python benchmarks/bench_proxy.py [--http-mb 100] [--commands 1000] [--runs 3]
 """
@@ -78,6 +80,82 @@ def socat(host: str, port: int) -> Iterator[int]:
     )
     try:
         wait_ready(lambda: tcp_accepts(listen), what="socat", proc=proc)
+        yield listen
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class _Forward:
+    """``--forwarder``'s protocol: each chunk to the other leg, nothing else."""
+
+    def __init__(self, peer: _Forward | None = None) -> None:
+        self.peer, self.transport = peer, None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.peer is not None and self.peer.transport is not None
+        self.peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+
+def forwarder(listen: int, target: int) -> None:
+    """A bare asyncio TCP forwarder on 127.0.0.1:listen -> 127.0.0.1:target."""
+    import asyncio
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def accepted() -> _Forward:
+            down = _Forward()
+
+            async def connect() -> None:
+                up = _Forward(down)
+                await loop.create_connection(lambda: up, "127.0.0.1", target)
+                down.peer = up
+                assert down.transport is not None
+                down.transport.resume_reading()
+
+            orig = down.connection_made
+
+            def made(transport) -> None:  # type: ignore[no-untyped-def]
+                orig(transport)
+                transport.pause_reading()
+                loop.create_task(connect())
+
+            down.connection_made = made  # type: ignore[method-assign]
+            return down
+
+        await loop.create_server(accepted, "127.0.0.1", listen)  # type: ignore[arg-type]
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def bare_forwarder(port: int) -> Iterator[int]:
+    listen = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--forwarder", str(listen), str(port)], stdout=subprocess.PIPE, env=ENV
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
         yield listen
     finally:
         proc.terminate()
@@ -154,6 +232,8 @@ def smtp_turns(count: int, runs: int, work: Path) -> None:
         direct = median_us(port)
         with socat("127.0.0.1", port) as sport:
             piped = median_us(sport)
+        with bare_forwarder(port) as fport:
+            floor = median_us(fport)
         with proxy(f"smtp://127.0.0.1:{port}", work / "pca") as (pport, _):
             ours = median_us(pport)
         direct_again = median_us(port)
@@ -163,12 +243,15 @@ def smtp_turns(count: int, runs: int, work: Path) -> None:
     base = min(direct, direct_again)
     added = ours - base
     print(f"SMTP {count} NOOPs one per turn (aiosmtpd), median per command, best of {runs}:")
-    print(f"  direct {base:7.1f} us   socat {piped:7.1f} us (+{piped - base:.1f})   proxy {ours:7.1f} us")
+    print(f"  direct {base:7.1f} us   socat {piped:7.1f} us   bare asyncio forwarder {floor:7.1f} us   proxy {ours:7.1f} us")
     print(f"  the proxy adds {added:.1f} us per command (target < 50 us: {'OK' if added < 50 else 'SLOW'}); "
-          f"socat adds {piped - base:.1f} us")
+          f"socat adds {piped - base:.1f} us, the bare asyncio forwarder {floor - base:.1f} us")
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--forwarder"]:
+        forwarder(int(sys.argv[2]), int(sys.argv[3]))
+        return 0
     ap = argparse.ArgumentParser()
     ap.add_argument("--http-mb", type=int, default=100)
     ap.add_argument("--commands", type=int, default=1000)
