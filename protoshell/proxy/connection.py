@@ -3,12 +3,13 @@
 Each client connection gets its own upstream connection.  Every chunk one
 leg receives is written to the other unchanged (the proxy never rewrites a
 byte) in the event loop's own callback (``Transport.deliver_to``: no task
-switch per turn), and then described:
+switch per turn), and described a moment later, once the loop has looked
+for more I/O (``_describe_later``), in the order the chunks came:
 
 - client -> server: ``split.ClientSplitter`` cuts the chunk into command
   lines and payloads and teaches the client-role framer every command.
-  That happens in the same callback as the forwarding, so the framer knows
-  the command before the server's answer can be read (a later callback);
+  The answer came after the command, so the framer knows the command
+  before it frames the answer;
 - server -> client: the same framer frames the answer (``receive_data`` /
   ``next_event``), exactly as it does for the shell.
 
@@ -119,6 +120,7 @@ class ProxyConnection:
         self.server_hung_up = False
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
+        self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
         self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.bytes_up = 0
@@ -249,11 +251,9 @@ class ProxyConnection:
                 self._finish()  # the server leg is gone
                 return
             if self.framing:
-                try:
-                    self._emit_client(self.splitter.feed(data).pieces)
-                except ProtocolError as exc:
-                    self._lost_track(f"the client's bytes: {exc}")
+                self._describe_later(True, data)
             return
+        self._describe()
         held = b""
         pieces: list[ClientPiece] = []
         if self.framing:
@@ -307,6 +307,7 @@ class ProxyConnection:
         the server leg is closed at once."""
         if self._done.is_set():
             return
+        self._describe()
         if exc is not None:
             self.note(f"the client's connection failed: {exc}", "warning")
         self.client_hung_up = True
@@ -334,6 +335,7 @@ class ProxyConnection:
 
     def _finish(self) -> None:
         """The connection is over: ``run`` closes both legs."""
+        self._describe()
         self._starttls_over()
         if not self._done.is_set():
             self._done.set()
@@ -346,6 +348,7 @@ class ProxyConnection:
         framed = False
         if self._starttls_asked and self.framing:
             # Frame first: only the reply may reach the client.
+            self._describe()
             framed = True
             if self._frame(data):
                 trailing = len(self.framer.trailing_data)
@@ -362,11 +365,35 @@ class ProxyConnection:
             self._finish()
             return
         if self.framing and not framed:
-            self._frame(data)
+            self._describe_later(False, data)
+
+    def _describe_later(self, from_client: bool, data: bytes) -> None:
+        """Frame and show ``data`` once the loop has looked for more I/O:
+        what arrives meanwhile is forwarded first, and the framing, the
+        view and the recording (most of a small turn's cost) happen while
+        the others work.  In order, so the framer learns a command before
+        it frames the answer."""
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._describe)
+        self._pending.append((from_client, data))
+
+    def _describe(self) -> None:
+        pending, self._pending = self._pending, []
+        for from_client, data in pending:
+            if not self.framing:
+                return
+            if from_client:
+                try:
+                    self._emit_client(self.splitter.feed(data).pieces)
+                except ProtocolError as exc:
+                    self._lost_track(f"the client's bytes: {exc}")
+            else:
+                self._frame(data)
 
     def _server_ended(self, exc: BaseException | None) -> None:
         if self._done.is_set():
             return
+        self._describe()
         if exc is not None:
             self.note(f"the server's connection failed: {exc}", "error")
         self.server_hung_up = not self.client_hung_up
