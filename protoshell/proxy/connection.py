@@ -161,6 +161,7 @@ class ProxyConnection:
             self.note("closed by the proxy (stopping)")
             raise
         finally:
+            self._describe()  # what was forwarded is shown and recorded
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:
