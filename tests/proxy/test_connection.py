@@ -392,3 +392,44 @@ def test_a_slow_client_slows_the_server_reads_memory_stays_bounded(
     assert held_back < 8 << 20, f"{held_back / 2**20:.1f} MiB held while the client read nothing"
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB for a {size >> 20} MiB body"
     proxy.wait_for("connection 1 closed")
+
+
+def test_pipelined_commands_are_recorded_in_the_order_they_crossed(
+    smtp_server: SMTPServer, dovecot: Dovecot, proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    """SMTP PIPELINING (RFC 2920) and IMAP tags in flight: one write of
+    several commands; the recording keeps their order and replays."""
+    cases = [
+        (smtp_server.url, b"EHLO me\r\n", b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n", b"354"),
+        (dovecot.imap_url, f"a0 LOGIN {USER} {PASSWORD}\r\n".encode(), b"a1 NOOP\r\na2 SELECT INBOX\r\na3 NOOP\r\n", b"a3 OK"),
+    ]
+    for n, (url, first, pipelined, last) in enumerate(cases):
+        rec = tmp_path / f"pipelined-{n}.txt"
+        proxy = proxy_factory(url, "--record", str(rec))
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            f.readline()
+            sock.sendall(first)
+            while not (line := f.readline()).startswith((b"250 ", b"a0 ")):
+                assert line
+            sock.sendall(pipelined)
+            while not f.readline().startswith(last):
+                pass
+            f.close()
+        proxy.wait_for("connection 1 closed")
+        lines = [line for line in rec.read_text().splitlines() if line.startswith("C: ")]
+        sent = [f"C: {c.decode()}" for c in pipelined.split(b"\r\n") if c]
+        assert lines[-len(sent) - 1 :] == [*sent, "C: <client hangs up>"]
+        if url == dovecot.imap_url:
+            assert_replays(rec, url, "--set", f"password={PASSWORD}")
+        else:
+            assert_replays(rec, url)
+
+
+def test_hex_shows_raw_bytes_and_a_dump(smtp_server: SMTPServer, proxy_factory: ProxyFactory) -> None:
+    proxy = proxy_factory(smtp_server.url, "--hex")
+    with smtplib.SMTP(proxy.host, proxy.port, timeout=TIMEOUT) as s:
+        s.noop()
+    out = proxy.wait_for("connection 1 closed")
+    assert "C: noop\\r\\n" in out
+    assert "6e 6f 6f 70 0d 0a" in out  # "noop\r\n"
