@@ -433,3 +433,22 @@ def test_hex_shows_raw_bytes_and_a_dump(smtp_server: SMTPServer, proxy_factory: 
     out = proxy.wait_for("connection 1 closed")
     assert "C: noop\\r\\n" in out
     assert "6e 6f 6f 70 0d 0a" in out  # "noop\r\n"
+
+
+@pytest.mark.parametrize(
+    ("scheme", "first", "answer"),
+    [("pop3", b"", b"-ERR "), ("imap", b"", b"* BYE "), ("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 502 Bad Gateway\r\n")],
+)
+def test_a_dead_upstream_is_told_in_the_clients_protocol(
+    proxy_factory: ProxyFactory, scheme: str, first: bytes, answer: bytes
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    proxy = proxy_factory(f"{scheme}://127.0.0.1:{dead}")
+    with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+        sock.sendall(first)
+        f = sock.makefile("rb")
+        assert f.readline().startswith(answer)
+        f.close()
+    proxy.wait_for("cannot reach", stderr=True)
