@@ -452,3 +452,19 @@ def test_a_dead_upstream_is_told_in_the_clients_protocol(
         assert f.readline().startswith(answer)
         f.close()
     proxy.wait_for("cannot reach", stderr=True)
+
+
+def test_a_half_close_with_an_answer_owed_is_passed_on(nginx: Nginx, proxy_factory: ProxyFactory) -> None:
+    """A client that sends its request and shuts down its sending side
+    (``nc -N``, some probes) still gets the whole response."""
+    (nginx.root / "hello.txt").write_bytes(b"hello\n" * 1000)
+    proxy = proxy_factory(f"http://{nginx.host}:{nginx.port}")
+    with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert got.endswith(b"\r\n\r\n" + b"hello\n" * 1000)
+    proxy.wait_for("connection 1 closed")
