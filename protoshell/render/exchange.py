@@ -92,7 +92,11 @@ class ExchangeRenderer:
 
     def _print(self, text: Text) -> None:
         if self.prefix:
-            text = Text(self.prefix, style="protoshell.note") + text
+            # (Text + Text would give the whole line the prefix's style)
+            prefixed = Text(end="")
+            prefixed.append(self.prefix, style="protoshell.note")
+            prefixed.append_text(text)
+            text = prefixed
         if self._plain:
             self._write(text.plain + "\n")
         else:

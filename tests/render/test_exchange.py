@@ -136,3 +136,15 @@ def test_the_prefix_goes_before_every_line() -> None:
     renderer(s_line(b"250 OK\r\n"))
     renderer(Exchange("note", b"", None, 0.0, "closed"))
     assert out.getvalue().splitlines() == ["[2] C: NOOP", "[2] S: 250 OK", "[2] # closed"]
+
+
+def test_the_prefix_does_not_restyle_the_line_in_colour() -> None:
+    out = io.StringIO()
+    renderer = ExchangeRenderer(make_console(out, color=True, width=100))
+    renderer(Exchange("C", b"NOOP\r\n", None, 0.0))
+    plain_line = out.getvalue()
+    renderer.prefix = "[2] "
+    renderer(Exchange("C", b"NOOP\r\n", None, 0.0))
+    prefixed_line = out.getvalue()[len(plain_line) :]
+    assert prefixed_line.endswith(plain_line)  # the same styles after the number
+    assert "[2] " in prefixed_line
