@@ -18,13 +18,14 @@ from . import __version__
 if TYPE_CHECKING:  # the import stays lazy at run time (start-up speed)
     from .context import Environment
 
-SUBCOMMANDS = ("replay", "test", "serve", "show", "demo")
+SUBCOMMANDS = ("replay", "test", "serve", "show", "demo", "proxy")
 
 EPILOG = """\
 targets:  http://h[:80]  https://h[:443]  smtp://h[:25]  smtps://h[:465]
           submission://h[:587] (STARTTLS)  pop3://h[:110]  pop3s://h[:995]
           imap://h[:143]  imaps://h[:993]
-other commands: protoshell {replay,test,serve,show,demo} --help
+other commands: protoshell {replay,test,serve,show,demo,proxy} --help
+proxy:    protoshell proxy URL [--listen HOST:PORT] [--record FILE]: watch and record a real client
 exit codes: 0 ok, 1 server refused / replay mismatch, 2 usage, 3 network error
 """
 
@@ -86,6 +87,10 @@ def _subcommand(name: str, rest: list[str]) -> int:
         from .server.control import serve_main
 
         return serve_main(rest)
+    if name == "proxy":
+        from .proxy.cli import proxy_main
+
+        return proxy_main(rest)
     if name == "replay":
         from .replay.cli_entry import replay_main
 

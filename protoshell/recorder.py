@@ -65,7 +65,7 @@ class Recorder:
         if self.writer.closed:
             return
         event = ex.event
-        if isinstance(event, Payload):
+        if isinstance(event, Payload) and ex.direction == "S":
             if self._payload_size is None or event.offset == 0:
                 self._end_payload()
                 self._payload_size = 0

@@ -26,7 +26,7 @@ import socket
 import ssl
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -130,12 +130,28 @@ def _connecting(host: str, port: int, timeout: float) -> Iterator[None]:
 
 
 class _Pipe(asyncio.Protocol):
-    """Queues received chunks with flow control; wakes one reader."""
+    """Queues received chunks with flow control; wakes one reader.
 
-    def __init__(self) -> None:
+    Or, while ``on_data`` is set (``Transport.deliver_to``), hands each
+    chunk to it at once, in the loop's callback, with no task switch: what
+    a proxy forwarding small turns wants.  ``on_end`` then hears of the EOF
+    or the loss (with its error), once; ``on_writable`` of the peer's
+    pausing and resuming our writes (False, True)."""
+
+    def __init__(self, on_made: Callable[[_Pipe], None] | None = None) -> None:
         self.chunks: deque[bytes] = deque()
         self.queued = 0
         self.eof = False
+        # True: an EOF from the peer closes only its sending side and we may
+        # still write (a half-close, which a proxy passes on); plain TCP only
+        # (asyncio's TLS transport cannot keep a half-closed connection).
+        self.keep_open_on_eof = False
+        self._on_made = on_made
+        self.on_data: Callable[[bytes], None] | None = None
+        self.on_end: Callable[[BaseException | None], None] | None = None
+        self.on_writable: Callable[[bool], None] | None = None
+        self.held = False  # reading paused by the owner (a slow peer), not by the queue
+        self._ended = False
         self.error: BaseException | None = None
         self.transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -147,8 +163,13 @@ class _Pipe(asyncio.Protocol):
         # Other event loops (uvloop) hand over transports that implement the
         # interface without subclassing it: typed, not asserted.
         self.transport = cast(asyncio.Transport, transport)
+        if self._on_made is not None:
+            self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.on_data is not None:
+            self.on_data(data)
+            return
         self.chunks.append(data)
         self.queued += len(data)
         if self.queued > READ_HIGH_WATER and self.transport is not None and not self._paused:
@@ -159,7 +180,8 @@ class _Pipe(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
-        return False
+        self._tell_end(None)
+        return self.keep_open_on_eof
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
@@ -167,12 +189,22 @@ class _Pipe(asyncio.Protocol):
             self.error = exc
         self._can_write.set()
         self._wake()
+        self._tell_end(exc)
+
+    def _tell_end(self, exc: BaseException | None) -> None:
+        if self.on_end is not None and not self._ended and not self.chunks:
+            self._ended = True
+            self.on_end(exc)
 
     def pause_writing(self) -> None:
         self._can_write.clear()
+        if self.on_writable is not None:
+            self.on_writable(False)
 
     def resume_writing(self) -> None:
         self._can_write.set()
+        if self.on_writable is not None:
+            self.on_writable(True)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -183,7 +215,8 @@ class _Pipe(asyncio.Protocol):
         self.queued -= len(data)
         if self._paused and self.queued < READ_LOW_WATER and self.transport is not None:
             self._paused = False
-            self.transport.resume_reading()
+            if not self.held:
+                self.transport.resume_reading()
         return data
 
     def discard(self) -> int:
@@ -267,20 +300,90 @@ class Transport:
         return b""
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
+        self.send(data)
+        await self.drain(timeout)
+
+    def send(self, data: bytes) -> None:
+        """Hand ``data`` to the kernel (or asyncio's buffer) now, without
+        waiting; ``drain`` then waits while the peer is slow to read."""
         if self.closed or self._transport.is_closing():
             raise TransportError("closed", f"connection to {self.host}:{self.port} is closed")
         self._transport.write(data)
         self.bytes_out += len(data)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait while more than asyncio's high-water mark is buffered
+        unsent: the back-pressure that keeps a slow peer from making us
+        buffer without limit."""
         if not self._pipe._can_write.is_set():
             try:
                 await asyncio.wait_for(self._pipe._can_write.wait(), timeout)
             except TimeoutError:
                 raise TransportError("timeout", f"{self.host}:{self.port} stopped reading for {timeout:g} s") from None
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, *, timeout: float) -> tuple[TlsInfo, int]:
+    def write_eof(self) -> None:
+        """Pass a half-close on (plain TCP); close when the transport cannot
+        (TLS)."""
+        if self.closed or self._transport.is_closing():
+            return
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        else:
+            self._transport.close()
+
+    def deliver_to(
+        self,
+        on_data: Callable[[bytes], None],
+        on_end: Callable[[BaseException | None], None],
+        on_writable: Callable[[bool], None] | None = None,
+    ) -> None:
+        """From now on hand every chunk received to ``on_data`` as it comes
+        (after the ones already queued, at once), and the EOF or the loss
+        of the connection to ``on_end`` (once).  ``read`` is not to be used
+        meanwhile; ``stop_delivery`` queues again."""
+        pipe = self._pipe
+        pipe.on_end = on_end
+        pipe.on_writable = on_writable
+        pipe.on_data = on_data
+        # (on_data may stop the delivery again: the rest stays queued)
+        while pipe.chunks and pipe.on_data is on_data:
+            on_data(pipe.take())
+        if pipe.eof and pipe.on_data is on_data:
+            pipe._tell_end(pipe.error)
+
+    def stop_delivery(self) -> None:
+        """Queue received chunks again (for ``read``, or to be discarded by
+        ``start_tls``)."""
+        self._pipe.on_data = None
+
+    def hold_for(self, writable: bool) -> None:
+        """``on_writable`` of the leg our bytes go to: hold reading while it
+        cannot take more."""
+        self.hold(not writable)
+
+    def hold(self, on: bool) -> None:
+        """Pause (or resume) reading from the peer: back-pressure from
+        whoever the bytes are for."""
+        pipe = self._pipe
+        if pipe.held == on:
+            return
+        pipe.held = on
+        if pipe._paused or self.closed or self._transport.is_closing():
+            return  # the queue's own pause stands (take() resumes unless held)
+        if on:
+            self._transport.pause_reading()
+        else:
+            self._transport.resume_reading()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, *, timeout: float, server_side: bool = False
+    ) -> tuple[TlsInfo, int]:
         """Upgrade to TLS.  Returns the TLS summary and how many plaintext
-        bytes were still queued unread and have been thrown away."""
+        bytes were still queued unread and have been thrown away.
+        ``server_side``: we answer the handshake (a proxy's client leg)."""
         discarded = self._pipe.discard()
+        self._pipe.keep_open_on_eof = False  # see _Pipe: TLS has no half-close
+        self._pipe.held = False  # the new transport reads
         loop = asyncio.get_running_loop()
         try:
             new = await asyncio.wait_for(
@@ -288,7 +391,8 @@ class Transport:
                     self._transport,
                     self._pipe,
                     ssl_context,
-                    server_hostname=self.host,
+                    server_side=server_side,
+                    server_hostname=None if server_side else self.host,
                     ssl_handshake_timeout=timeout,
                 ),
                 timeout + 1,
@@ -301,7 +405,7 @@ class Transport:
             raise TransportError("closed", f"{self.host}:{self.port} closed the connection during the TLS handshake")
         self._transport = new
         self._pipe.transport = new
-        self.tls = _tls_info(new, ssl_context.verify_mode != ssl.CERT_NONE)
+        self.tls = _tls_info(new, server_side or ssl_context.verify_mode != ssl.CERT_NONE)
         return self.tls, discarded
 
     async def close(self) -> None:
@@ -314,6 +418,32 @@ class Transport:
             if self._pipe.eof:
                 break
             await asyncio.sleep(0)
+
+
+async def listen(
+    host: str, port: int, on_accept: Callable[[Transport], Coroutine[Any, Any, None]], *, tls_first: bool = False
+) -> asyncio.Server:
+    """Accept TCP connections on host:port; each becomes a ``Transport``
+    (``host``/``port``: the peer's address) handed to ``on_accept`` in a
+    task of its own.  Reading may stay half-open after the peer's EOF
+    (``_Pipe.keep_open_on_eof``).  ``tls_first``: the caller starts with
+    ``start_tls(server_side=True)``; nothing is read before, so the
+    client's ClientHello is not taken for plaintext (and thrown away).
+    Raises OSError (a port in use...)."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def made(pipe: _Pipe) -> None:
+        assert pipe.transport is not None
+        peer = pipe.transport.get_extra_info("peername") or ("?", 0)
+        if tls_first:
+            pipe.transport.pause_reading()  # start_tls resumes it, for the handshake
+        pipe.keep_open_on_eof = True
+        task = loop.create_task(on_accept(Transport(str(peer[0]), int(peer[1]), pipe, pipe.transport)))
+        tasks.add(task)  # a strong reference until it ends
+        task.add_done_callback(tasks.discard)
+
+    return await loop.create_server(lambda: _Pipe(made), host, port)
 
 
 _EOF_ERRORS = (ssl.SSLZeroReturnError, ssl.SSLEOFError)

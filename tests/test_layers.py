@@ -33,6 +33,7 @@ RANK = {
     "server": 6,
     "pipe_mode": 6,
     "runner": 7,
+    "proxy": 7,
     "shell": 8,
     "cli": 9,
     "pytest_plugin": 9,  # loaded by pytest (entry point); nothing imports it

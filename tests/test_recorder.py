@@ -109,3 +109,21 @@ def test_record_to_unwritable_path_is_a_usage_error(tmp_path: Path) -> None:
     r = run(["smtp://127.0.0.1:9", "--record", str(tmp_path / "no" / "such" / "dir.txt")], b"")
     assert r.returncode == 2
     assert r.stderr.decode().count("\n") == 1 and "cannot write --record file" in r.stderr.decode()
+
+
+def test_client_payloads_are_recorded_as_client_lines(tmp_path: Path) -> None:
+    """The proxy's Exchanges for a client literal or message line (a Payload
+    event on a C exchange) are C: lines, not the server's payload narration."""
+    from protoshell.proto.base import Payload
+    from protoshell.recorder import Recorder
+    from protoshell.session import Exchange
+    from protoshell.target import parse_target
+
+    path = tmp_path / "rec.txt"
+    rec = Recorder.open(str(path), parse_target("smtp://127.0.0.1:2525"))
+    rec(Exchange("C", b"..dot\r\n", Payload(b"..dot\r\n", 0, None), 0.0, line=b".dot", kind="body"))
+    rec(Exchange("C", b"hel", Payload(b"hel", 0, 5), 0.0, kind="body"))
+    rec.close()
+    lines = path.read_text().splitlines()
+    assert lines[2:4] == ["C: .dot", "C: hel\\c"]
+    assert "octets" not in path.read_text()

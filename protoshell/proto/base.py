@@ -88,6 +88,17 @@ Outcome = Literal["ok", "continue", "temporary", "error", "info", "data"]
 # ("logout"), HTTP after Connection: close ("closing").
 GOODBYE_STATES: Final = frozenset({"closed", "update", "logout", "closing"})
 
+# The words a client asks for TLS with on an open connection: SMTP's
+# STARTTLS (RFC 3207 4), POP3's STLS (RFC 2595 4), IMAP's STARTTLS after a
+# tag (RFC 3501 6.2.1).
+STARTTLS_WORDS: Final = frozenset({b"STARTTLS", b"STLS"})
+
+
+def asks_starttls(line: bytes) -> bool:
+    """A client line that asks for TLS (the replayer and the proxy ask)."""
+    words = line.upper().split()
+    return bool(words) and (words[0] in STARTTLS_WORDS or (len(words) == 2 and words[1] == b"STARTTLS"))
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -446,6 +446,13 @@ class SmtpFramer(LineReplyFramer):
         return self._mode == "data" and not self._queue and not self._tls_pending
 
     @property
+    def sending_data(self) -> bool:
+        """True when the next line sent is message text (DATA was sent and
+        its 354 is expected or came), so it travels dot-stuffed (RFC 5321
+        4.5.2); what a proxy needs to record the line as the user typed it."""
+        return self._tail_mode() == "data" and not self._raw_partial
+
+    @property
     def state(self) -> str:
         if self._eof or self._goodbye:
             return "closed"

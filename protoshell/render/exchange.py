@@ -58,6 +58,7 @@ class _PayloadView:
     total: int | None
     lines: LineCut
     content_type: str = ""
+    side: str = "S"  # who sends it: "C" (a proxy shows the client's literals and bodies) or "S"
     received: int = 0
     partial: bytearray = field(default_factory=bytearray)
     binary: bool | None = None
@@ -97,12 +98,21 @@ class ExchangeRenderer:
         self._block_side = ""
         self._block_what = ""
         self._content_type = ""
+        # Put before every line: a proxy's connection number ("[2] ") while
+        # more than one connection is open.
+        self.prefix = ""
         # Into a pipe or file with no colours, lines are written as plain
         # text: rich's layout costs ~50 us a line, which a 2,000-line replay
         # log would feel.  Flushed at every turn end, so a pipe stays live.
         self._plain = bool(console.no_color and not console.is_terminal and not console.record)
 
     def _print(self, text: Text) -> None:
+        if self.prefix:
+            # (Text + Text would give the whole line the prefix's style)
+            prefixed = Text(end="")
+            prefixed.append(self.prefix, style="protoshell.note")
+            prefixed.append_text(text)
+            text = prefixed
         if self._plain:
             self._write(text.plain + "\n")
         else:
@@ -145,6 +155,9 @@ class ExchangeRenderer:
                 self._flush()
             return
         if ex.direction == "C":
+            if isinstance(ex.event, Payload):
+                self._payload_chunk(ex.event, "C")
+                return
             self._end_payload()
             for line in _split_wire_lines(ex.raw):
                 self._line("C", line, "protoshell.client")
@@ -179,7 +192,7 @@ class ExchangeRenderer:
 
     def _line(self, side: str, raw: bytes, style: str) -> None:
         if self._plain and not self.hex_view:
-            self._write(f"{side}: {display_line(strip_eol(raw))}\n")
+            self._write(f"{self.prefix}{side}: {display_line(strip_eol(raw))}\n")
             return
         text = _prefix(side)
         body = strip_eol(raw)
@@ -224,12 +237,13 @@ class ExchangeRenderer:
             self._print(text)
 
     # -- payloads ---------------------------------------------------------
-    def _payload_chunk(self, event: Payload) -> None:
+    def _payload_chunk(self, event: Payload, side: str = "S") -> None:
         view = self._payload
-        if view is None or event.offset == 0:
+        if view is None or event.offset == 0 or view.side != side:
             self._end_payload()
+            content_type = self._content_type if side == "S" else ""
             view = self._payload = _PayloadView(
-                total=event.total, lines=LineCut(self.max_lines), content_type=self._content_type
+                total=event.total, lines=LineCut(self.max_lines), content_type=content_type, side=side
             )
         data = event.raw
         view.received += len(data)
@@ -262,8 +276,8 @@ class ExchangeRenderer:
         if not view.lines.admit(len(line)):
             view.cut = True
             return
-        text = _prefix("S")
-        text.append(display_line(strip_eol(line)), style="protoshell.data")
+        text = _prefix(view.side)
+        text.append(display_line(strip_eol(line)), style="protoshell.client" if view.side == "C" else "protoshell.data")
         if cut:
             text.append(" …", style="protoshell.payload")
         self._print(text)
@@ -276,12 +290,13 @@ class ExchangeRenderer:
         if not view.binary and view.partial and not view.cut:
             self._payload_line(view, bytes(view.partial))
         kind = view.content_type.split(";")[0].strip() or ("binary" if view.binary else "text")
+        who = "client" if view.side == "C" else "server"
         if view.binary:
-            msg = f"<server sends {view.received} octets of {kind} payload: binary, not shown>"
+            msg = f"<{who} sends {view.received} octets of {kind} payload: binary, not shown>"
         elif view.cut:
-            msg = f"<server sends {view.received} octets of {kind} payload: {view.lines.shown_phrase}>"
+            msg = f"<{who} sends {view.received} octets of {kind} payload: {view.lines.shown_phrase}>"
         else:
             return
-        text = _prefix("S")
+        text = _prefix(view.side)
         text.append(msg, style="protoshell.payload")
         self._print(text)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..session import STARTTLS_DIALOGUE
+from ..proto.base import asks_starttls
 from ..transcript.escape import REDACTED
 from ..transcript.model import ClientLine, Comment, Meta, ServerLine, Step
 from ..transcript.variables import compile_expected
@@ -25,9 +25,6 @@ from .checker import ActualLine, Checker
 
 __all__ = ["EarlySend", "is_starttls", "wire_lines"]
 
-# The command that asks for TLS in each protocol (its last word of the
-# session's STARTTLS dialogue): STARTTLS, STLS.
-_STARTTLS_WORDS = frozenset(dialogue[-1] for dialogue in STARTTLS_DIALOGUE.values())
 
 
 def is_starttls(step: Step) -> bool:
@@ -36,8 +33,7 @@ def is_starttls(step: Step) -> bool:
     if isinstance(step, Meta):
         return step.command == "starttls"
     if isinstance(step, ClientLine):
-        words = step.raw.upper().split()
-        return bool(words) and (words[0] in _STARTTLS_WORDS or (len(words) == 2 and words[1] == b"STARTTLS"))
+        return asks_starttls(step.raw)
     return False
 
 

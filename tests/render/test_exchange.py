@@ -184,3 +184,47 @@ def test_a_long_request_body_is_one_block_cut_too() -> None:
         "C: field1=value",
         f"C: <client sends 500 lines ({len(body)} octets) of request body: first 2 lines shown (--max-lines)>",
     ]
+
+
+def c_payload(data: bytes, offset: int = 0, total: int | None = None) -> Exchange:
+    """What the proxy emits for a client's literal, body or message line."""
+    return Exchange("C", data, Payload(data, offset, total), time.time(), kind="body")
+
+
+def test_a_client_payload_is_shown_as_c_lines_and_cut_by_max_lines() -> None:
+    data = b"".join(b"line %d\r\n" % i for i in range(10))
+    text = render([Exchange("C", b"a1 APPEND INBOX {80}\r\n", None, 0.0), c_payload(data[:33], 0, 80), c_payload(data[33:], 33, 80)], max_lines=3)
+    assert text.splitlines()[:5] == [
+        "C: a1 APPEND INBOX {80}",
+        "C: line 0",
+        "C: line 1",
+        "C: line 2",
+        "C: <client sends 80 octets of text payload: first 3 lines shown (--max-lines)>",
+    ]
+
+
+def test_a_binary_client_payload_is_only_summarised() -> None:
+    text = render([c_payload(b"\x00\x01\x02" * 10, 0, 30)])
+    assert text.splitlines()[0] == "C: <client sends 30 octets of binary payload: binary, not shown>"
+
+
+def test_the_prefix_goes_before_every_line() -> None:
+    out = io.StringIO()
+    renderer = ExchangeRenderer(make_console(out, color=False, width=100))
+    renderer.prefix = "[2] "
+    renderer(Exchange("C", b"NOOP\r\n", None, 0.0))
+    renderer(s_line(b"250 OK\r\n"))
+    renderer(Exchange("note", b"", None, 0.0, "closed"))
+    assert out.getvalue().splitlines() == ["[2] C: NOOP", "[2] S: 250 OK", "[2] # closed"]
+
+
+def test_the_prefix_does_not_restyle_the_line_in_colour() -> None:
+    out = io.StringIO()
+    renderer = ExchangeRenderer(make_console(out, color=True, width=100))
+    renderer(Exchange("C", b"NOOP\r\n", None, 0.0))
+    plain_line = out.getvalue()
+    renderer.prefix = "[2] "
+    renderer(Exchange("C", b"NOOP\r\n", None, 0.0))
+    prefixed_line = out.getvalue()[len(plain_line) :]
+    assert prefixed_line.endswith(plain_line)  # the same styles after the number
+    assert "[2] " in prefixed_line
