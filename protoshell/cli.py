@@ -25,6 +25,7 @@ targets:  http://h[:80]  https://h[:443]  smtp://h[:25]  smtps://h[:465]
           submission://h[:587] (STARTTLS)  pop3://h[:110]  pop3s://h[:995]
           imap://h[:143]  imaps://h[:993]
 other commands: protoshell {replay,test,serve,show,demo,proxy} --help
+test:     protoshell test PATH... [--target URL]... [--jobs N] [--junit FILE]: transcripts as tests
 proxy:    protoshell proxy URL [--listen HOST:PORT] [--record FILE]: watch and record a real client
 exit codes: 0 ok, 1 server refused / replay mismatch, 2 usage, 3 network error
 """

@@ -134,7 +134,10 @@ class ExchangeRenderer:
     # The observer entry point.
     def __call__(self, ex: Exchange) -> None:
         event = ex.event
-        if ex.direction == "C" and ex.kind in ("message", "body"):
+        # What the client sends as content: SMTP message text, an HTTP
+        # request body we send whole (pipe mode, :send-file) as line blocks;
+        # a proxied client's literal or body arrives as Payload chunks.
+        if ex.direction == "C" and ex.kind in ("message", "body") and not isinstance(event, Payload):
             self._end_payload()
             if ex.kind == "message":
                 self._block_line("C", ex.raw, "protoshell.client", "message text")

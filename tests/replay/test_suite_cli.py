@@ -226,4 +226,5 @@ def test_protoshell_test_is_a_subcommand(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     assert "usage: protoshell test" in out and "--junit FILE" in out and "--fail-fast" in out
     assert main(["--help"]) == 0
-    assert "protoshell {replay,test,serve,show,demo} --help" in capsys.readouterr().out
+    listed = re.search(r"protoshell \{([a-z,]+)\} --help", capsys.readouterr().out)
+    assert listed and "test" in listed.group(1).split(",")
