@@ -130,6 +130,16 @@ STARTTLS_DIALOGUE: dict[str, tuple[bytes, ...]] = {
 }
 
 
+def _running_task() -> asyncio.Task[object] | None:
+    """The task that pumps a pull-mode session, or None when it is driven
+    with no event loop at all (``protoshell.api`` steps its coroutines by
+    hand: they never suspend); then Ctrl-C is a plain KeyboardInterrupt."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
 class Session:
     def __init__(
         self,
@@ -322,6 +332,23 @@ class Session:
             raise p.error
         return p.wire
 
+    async def send_request(self, head: Sequence[bytes], body: bytes = b"") -> None:
+        """One HTTP request: ``head`` as typed (the request line and field
+        lines, no terminators, no final empty line), completed by the one
+        Host / Content-Length rule (``proto.http.complete_request``), then
+        the empty line that ends it and ``body``."""
+        from .proto.http import complete_request
+
+        target = self.target
+        lines = complete_request(
+            list(head), target.host, target.port, target.default_port, body_length=len(body) if body else None
+        )
+        for line in lines:
+            await self.send_line(line)
+        await self.send_line(b"")
+        if body:
+            await self.send_body(body)
+
     async def send_raw(self, data: bytes) -> None:
         """Bytes exactly as given (``:raw``); the framer still learns from them."""
         self._check_usable()
@@ -377,9 +404,12 @@ class Session:
             self.before_wait()
         transport = self.transport
         task = self._pull_task
-        if task is None:
-            # Once: each asyncio.current_task() costs a getpid() system call.
-            task = self._pull_task = asyncio.current_task()
+        if task is None or task.done():
+            # Once per task: each asyncio.current_task() costs a getpid()
+            # system call.  (A done task: the session outlived the task that
+            # first pumped it, as with protoshell.api in one notebook cell
+            # after another.)
+            task = self._pull_task = _running_task()
         armed = self._arm() if self.presend_plan is not None else None
         left = timeout
         while True:
