@@ -311,6 +311,24 @@ class Session:
         closes next (``proto.base.GOODBYE_STATES``)."""
         return getattr(self.framer, "state", "") in GOODBYE_STATES
 
+    async def let_server_hang_up(self, grace: float = 1.0) -> None:
+        """After a goodbye the server closes first (RFC 5321 4.1.1.10, RFC
+        1939 6, RFC 3501 6.1.3): wait up to ``grace`` seconds for it, so
+        that what is shown and recorded ends the way the conversation
+        really did, not by a race between the two sides' closes."""
+        if self.closed or not self.said_goodbye:
+            return
+        deadline = time.monotonic() + grace
+        while not self.closed and self.error is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.pull:
+                if not await self.pump(left):
+                    return
+            else:
+                await asyncio.sleep(0.01)
+
     @property
     def presented_line(self) -> bytes | None:
         """The line sent early whose Exchange is not emitted yet (see
