@@ -64,21 +64,6 @@ MESSAGE = (
 )
 
 
-@pytest.fixture
-def mail(tmp_path: Path, tls_ca: TLSCA) -> Iterator[MailServices]:
-    with MailServices(
-        tmp_path / "Maildir",
-        HOST,
-        smtp_port=0,
-        pop3_port=0,
-        imap_port=0,
-        cert=tls_ca.cert_chain,
-        key=tls_ca.key,
-        ready_timeout=TIMEOUT,
-    ) as services:
-        yield services
-
-
 def delivered(store: MaildirStore, count: int = 1, timeout: float = TIMEOUT) -> list[bytes]:
     """The messages in the Maildir, once there are ``count`` of them."""
     deadline = time.monotonic() + timeout
