@@ -42,9 +42,8 @@ import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import IO, Any, Final, TextIO, TypeVar, cast
 
 from .proto.base import Outcome, Payload, ResponseEnd, ServerLine, strip_eol
 from .recorder import Recorder
@@ -66,6 +65,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PAYLOAD: Final = 1 << 20  # payload bytes a Response keeps in memory (save_body: none)
+SPOOL_MEMORY: Final = 1 << 20  # characters of transcript kept in memory before a temporary file
 HANGUP_GRACE: Final = 1.0  # seconds close() gives a server that said goodbye to close first
 
 _T = TypeVar("_T")
@@ -277,6 +277,48 @@ def _text_lines(text: str | bytes) -> list[bytes]:
     return [strip_eol(line + b"\n") for line in data.split(b"\n")]
 
 
+class _Spool:
+    """Where a Connection's transcript is written (``TranscriptWriter``
+    only writes, flushes and closes its stream): in memory up to
+    ``SPOOL_MEMORY`` characters, then in an unnamed temporary file, so a
+    long session costs bounded memory; no system call per line until then.
+    ``close()`` (the recorder's, at hang-up) leaves the text readable."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._file: IO[str] | None = None
+
+    def write(self, text: str) -> int:
+        if self._file is not None:
+            return self._file.write(text)
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > SPOOL_MEMORY:
+            self._file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115 - lives with the connection
+            self._file.write("".join(self._parts))
+            self._parts = []
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: the text is read in this process (``getvalue``)."""
+
+    def close(self) -> None:
+        """The recording is over; the text stays for ``getvalue``."""
+
+    def __del__(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def getvalue(self) -> str:
+        if self._file is None:
+            return "".join(self._parts)
+        self._file.seek(0)
+        text = self._file.read()
+        self._file.seek(0, os.SEEK_END)
+        return text
+
+
 class Connection:
     """One open conversation; made by ``connect()``.  Use it as a context
     manager, or call ``close()``."""
@@ -299,17 +341,14 @@ class Connection:
         self._session = Session(plain, timeout=timeout, insecure=insecure, cafile=cafile, pull=True)
         self._collector = _Collector(self._session)
         self._session.subscribe(self._collector)
-        self._recorders: dict[bool, tuple[Recorder, Path]] = {}
-        self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._recorders: dict[bool, tuple[Recorder, _Spool]] = {}
         if record:
             # Two recordings, redacted and not, so that transcript() can
-            # give either; files (in a private folder, removed with the
-            # connection) because a long session must not grow in memory.
-            self._spool = tempfile.TemporaryDirectory(prefix="protoshell-api-")
+            # give either.
             for redact in (True, False):
-                path = Path(self._spool.name) / ("redacted.txt" if redact else "full.txt")
-                recorder = Recorder.open(str(path), target, redact=redact)
-                self._recorders[redact] = (recorder, path)
+                spool = _Spool()
+                recorder = Recorder.to_stream(cast(TextIO, spool), target, redact=redact)
+                self._recorders[redact] = (recorder, spool)
                 self._session.subscribe(recorder)
         self.greeting: Response | None = None
         """The server's first response; None for HTTP, which has none."""
@@ -459,7 +498,7 @@ class Connection:
         size, as ``--record`` does; after close() it ends with the hang-up."""
         if not self._recorders:
             raise UsageError("this connection records nothing (connect(..., record=False))", "usage")
-        return self._recorders[redact][1].read_text(encoding="utf-8")
+        return self._recorders[redact][1].getvalue()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -148,6 +148,14 @@ def test_imap_tags_exact_bytes_and_a_refused_login(dovecot: Dovecot) -> None:
         assert sel.raw == b"".join(line.encode() + b"\r\n" for line in sel.lines)
         typed = c.send("x1 NOOP")  # a typed tag is kept
         assert typed.status == "x1 OK"
+        # A client literal, synchronizing ({n}: wait for "+") and not ({n+}).
+        go = c.send("APPEND INBOX {5}")
+        assert (go.status, go.outcome) == ("+", "continue")
+        assert c.send("two\r\n".removesuffix("\r\n") + "!!").status is None  # the 5 octets
+        assert c.send("").status == "A0004 OK"  # the end of the command line
+        c.send("APPEND INBOX {3+}")
+        c.send("xyz")
+        assert c.send("").status == "A0005 OK"
         fetch = c.send("FETCH 1 BODY[]")
         assert fetch.body == b"Subject: one\r\n\r\nHello\r\n"
         assert fetch.payload_size == len(fetch.body)
@@ -364,6 +372,24 @@ def test_the_transcript_replays_and_is_redacted(mail: MailServices, tls_ca: TLSC
     wrong.write_text(text, encoding="utf-8")
     failed = replay(wrong, "--cafile", str(tls_ca.ca_cert), "--set", "password=nope")
     assert failed.returncode == 1, failed.stdout + failed.stderr
+
+
+def test_a_long_transcript_leaves_memory_for_a_file(
+    smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(protoshell.api, "SPOOL_MEMORY", 200)
+    with protoshell.connect(smtp_server.url, timeout=TIMEOUT) as c:
+        for i in range(20):
+            c.send(f"NOOP {i}")
+        spool = c._recorders[True][1]
+        assert spool._file is not None  # spilled to the temporary file
+        middle = c.transcript()
+        c.send("QUIT")
+    lines = c.transcript().splitlines()
+    assert lines[0].startswith("# protoshell transcript")
+    assert [line for line in lines if line.startswith("C: NOOP")] == [f"C: NOOP {i}" for i in range(20)]
+    assert lines[-1] in ("S: <server hangs up>", "C: <client hangs up>", "# server closed the connection after 221")
+    assert c.transcript().startswith(middle)
 
 
 def test_record_false_keeps_no_transcript(smtp_server: SMTPServer) -> None:
