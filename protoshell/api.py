@@ -43,7 +43,7 @@ import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, Any, Final, TextIO, TypeVar, cast
+from typing import IO, Any, Final, Self, TextIO, TypeVar, cast
 
 from .proto.base import Outcome, Payload, ResponseEnd, ServerLine, strip_eol
 from .recorder import Recorder
@@ -382,7 +382,7 @@ class Connection:
             for recorder, _ in self._recorders.values():
                 recorder.close(hangup=True)
 
-    def __enter__(self) -> Connection:  # noqa: PYI034 - Self needs 3.11 typing
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -402,7 +402,7 @@ class Connection:
 
     @property
     def protocol(self) -> str:
-        """"http", "smtp", "pop3" or "imap"."""
+        """The protocol spoken: http, smtp, pop3 or imap."""
         return self._target.protocol
 
     @property
@@ -470,6 +470,23 @@ class Connection:
         for line in lines:
             self.send(line)
         return self.send(".", check=check, timeout=timeout)
+
+    def receive(self, timeout: float) -> Response:
+        """What the server sends unasked (IMAP's ``* 3 EXISTS`` during IDLE,
+        a ``421`` before a server's timeout): wait up to ``timeout`` seconds
+        for bytes and return the lines they complete; a Response with no
+        lines if none came.  (Lines that come while a response is awaited
+        are part of that response.)"""
+        self._check_open()
+        collector = self._collector
+        collector.reset()
+        collector.keep = self.max_payload
+        started = time.monotonic()
+        with _mapped():
+            _drive(self._session.pump(timeout))
+            if self._session.error is not None:
+                raise self._session.error
+        return collector.response(started)
 
     def starttls(self) -> Response:
         """Upgrade to TLS the protocol's way (``session.STARTTLS_DIALOGUE``:
