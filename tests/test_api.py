@@ -95,6 +95,21 @@ def test_a_whole_mail_arrives_byte_identical(smtp_server: SMTPServer) -> None:
     assert received.mail_from == "Smith@bar.com"
 
 
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_submission_upgrades_before_the_mail(smtp_server: SMTPServer, tls_ca: TLSCA) -> None:
+    url = smtp_server.url.replace("smtp://", "submission://")
+    with protoshell.connect(url, timeout=TIMEOUT, cafile=str(tls_ca.ca_cert)) as c:
+        assert c.greeting is not None and c.greeting.status == "220"  # in plaintext
+        assert c.tls is not None and c.tls.verified
+        assert "250-STARTTLS" not in c.send("EHLO again").lines  # RFC 3207 4.2: asked afresh
+        for line in ("MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "DATA"):
+            c.send(line, check=True)
+        c.send_message(MESSAGE, check=True)
+    (received,) = smtp_server.wait_for_messages(1)
+    assert received.tls and received.data == MESSAGE
+    assert "C: EHLO localhost\nS: 250-" in c.transcript()  # STARTTLS_DIALOGUE's EHLO, recorded
+
+
 def test_message_lines_can_also_be_sent_one_by_one(smtp_server: SMTPServer) -> None:
     """After 354 a line awaits no reply: send() returns at once with no status."""
     with protoshell.connect(smtp_server.url, timeout=TIMEOUT) as c:
