@@ -27,7 +27,7 @@ quarter of a second: ``session.PULL_SLICE``).  A connection is not
 thread-safe: use it from one thread.
 
 Limits are the session's: a response keeps its first ``LAST_RESPONSE_LINES``
-lines (as ``:last`` does) and at most ``max_payload`` bytes of payload (IMAP
+lines (as ``:last`` does) and its last one, and at most ``max_payload`` bytes of payload (IMAP
 literals, an HTTP body) in memory; ``send(..., save_body=PATH)`` streams the
 payload to a file instead (``save_body.BodySaver``, as ``--save-body``), so
 a response of any size costs bounded memory.
@@ -160,9 +160,9 @@ class Response:
     kept in memory (IMAP literals, a de-chunked HTTP body), at most the
     connection's ``max_payload`` bytes and none with ``save_body``;
     ``payload_size`` counts all of it.  ``truncated``: ``raw`` lacks bytes
-    that came (payload not kept, lines past the first
-    ``LAST_RESPONSE_LINES``).  ``elapsed``: seconds from the send to the
-    end of the response.
+    that came (payload not kept; past the first ``LAST_RESPONSE_LINES``
+    lines only the last line is kept, in ``lines`` and ``raw``).
+    ``elapsed``: seconds from the send to the end of the response.
     """
 
     status: str | None
@@ -208,6 +208,7 @@ class _Collector:
         self.kept = 0
         self.payload_size = 0
         self.truncated = False
+        self.tail: tuple[bytes, str] | None = None  # the latest line past the limit
         self.status: str | None = None
         self.outcome: Outcome | None = None
         self.line_status: tuple[str, Outcome] | None = None
@@ -239,21 +240,28 @@ class _Collector:
             self.line_status = (event.status, event.outcome)
         if not raw:
             return
+        text = strip_eol(raw).decode("utf-8", "replace")
         if len(self.lines) >= LAST_RESPONSE_LINES:
+            # Past the limit only the latest line is kept: the last one
+            # says how the response ended (a final "250 ...", a ".").
             self.truncated = True
+            self.tail = (raw, text)
             return
         self.raw.append(raw)
-        self.lines.append(strip_eol(raw).decode("utf-8", "replace"))
+        self.lines.append(text)
 
     def response(self, started: float) -> Response:
         status, outcome = self.status, self.outcome
         if status is None and self.line_status is not None:
             status, outcome = self.line_status
+        raw, lines = self.raw, self.lines
+        if self.tail is not None:
+            raw, lines = [*raw, self.tail[0]], [*lines, self.tail[1]]
         return Response(
             status=status,
             outcome=outcome,
-            lines=tuple(self.lines),
-            raw=b"".join(self.raw),
+            lines=tuple(lines),
+            raw=b"".join(raw),
             body=b"".join(self.body),
             payload_size=self.payload_size,
             truncated=self.truncated,

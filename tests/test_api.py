@@ -356,7 +356,9 @@ def test_response_lines_stay_bounded() -> None:
     with ScriptedServer(script) as server, protoshell.connect(f"smtp://{server.url_host}", timeout=TIMEOUT) as c:
         r = c.send("EHLO me")
     assert r.status == "250" and r.truncated
-    assert len(r.lines) == LAST_RESPONSE_LINES and r.lines[-1] == f"250-line {LAST_RESPONSE_LINES - 1}"
+    assert len(r.lines) == LAST_RESPONSE_LINES + 1
+    assert r.lines[-2:] == (f"250-line {LAST_RESPONSE_LINES - 1}", "250 end")  # and the end
+    assert r.raw.endswith(b"250-line %d\r\n250 end\r\n" % (LAST_RESPONSE_LINES - 1))
 
 
 # -- protoshell serve --mail, transcripts ---------------------------------------------------------
