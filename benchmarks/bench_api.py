@@ -78,16 +78,22 @@ def main() -> int:
     for name, (t, cpu) in results.items():
         print(f"{name:18} {t:8.3f} {t / n * 1e6:8.0f} {cpu / n * 1e6:18.0f} {t / base:10.2f}")
     floor = import_time("pass", args.runs)
-    imports = {name: import_time(f"import {name}", args.runs) for name in ("smtplib", "protoshell.api")}
-    print(f"import in a fresh interpreter (python -c pass: {floor * 1000:.0f} ms), best of {args.runs}:")
-    for name, t in imports.items():
-        print(f"  import {name:15} {t * 1000:5.0f} ms  (+{(t - floor) * 1000:.0f} ms over the floor)")
-    ratio = results["api, record=False"][0] / base
+    imports = {
+        name: import_time(f"import {name}", args.runs) for name in ("smtplib", "protoshell.api")
+    }
     print(
-        f"verdict: api {ratio:.2f}x smtplib's time without recording, "
-        f"{results['api, recording'][0] / base:.2f}x recording; "
-        f"import protoshell.api costs {(imports['protoshell.api'] - floor) / max(imports['smtplib'] - floor, 1e-9):.1f}x "
-        "what import smtplib does"
+        f"import in a fresh interpreter (python -c pass: {floor * 1000:.0f} ms), best of {args.runs}:"
+    )
+    for name, t in imports.items():
+        print(
+            f"  import {name:15} {t * 1000:5.0f} ms  (+{(t - floor) * 1000:.0f} ms over the floor)"
+        )
+    ratio = results["api, record=False"][0] / base
+    recording = results["api, recording"][0] / base
+    extra = (imports["protoshell.api"] - floor) / max(imports["smtplib"] - floor, 1e-9)
+    print(
+        f"verdict: api {ratio:.2f}x smtplib's time without recording, {recording:.2f}x "
+        f"recording; import protoshell.api costs {extra:.1f}x what import smtplib does"
     )
     return 0
 

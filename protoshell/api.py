@@ -303,7 +303,8 @@ class _Spool:
         self._parts.append(text)
         self._size += len(text)
         if self._size > SPOOL_MEMORY:
-            self._file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115 - lives with the connection
+            # Kept open as long as the connection (closed by __del__).
+            self._file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115
             self._file.write("".join(self._parts))
             self._parts = []
         return len(text)
@@ -459,22 +460,33 @@ class Connection:
                     "in it (give the body as body=)",
                     "usage",
                 )
-            return self._exchange(self._session.send_request(head, body or b""), save_body, check, timeout)
+            return self._exchange(
+                self._session.send_request(head, body or b""), save_body, check, timeout
+            )
         if body is not None:
-            raise UsageError(f"body= is for HTTP requests; {self.protocol.upper()} sends lines", "usage")
+            raise UsageError(
+                f"body= is for HTTP requests; {self.protocol.upper()} sends lines", "usage"
+            )
         return self._exchange(self._session.send_line(data), save_body, check, timeout)
 
-    def send_message(self, message: str | bytes, *, check: bool = False, timeout: float | None = None) -> Response:
+    def send_message(
+        self, message: str | bytes, *, check: bool = False, timeout: float | None = None
+    ) -> Response:
         """SMTP, after DATA's 354: send ``message`` (lines split at LF; a CR
         before the LF is part of the line ending), dot-stuffed by the framer,
         then the lone ``.`` that ends it; return the server's final reply."""
         if not getattr(self._session.framer, "in_data", False):
-            raise UsageError("send_message() is for message text, after DATA was answered 354", "usage")
+            raise UsageError(
+                "send_message() is for message text, after DATA was answered 354", "usage"
+            )
         lines = _text_lines(message) if message else []
         if b"." in lines:
             # The framer reads a lone "." as the end of the message (RFC
             # 5321 4.1.1.4), and a transcript could not tell the two apart.
-            raise UsageError(f"line {lines.index(b'.') + 1} of the message is a lone '.', which ends a message", "usage")
+            raise UsageError(
+                f"line {lines.index(b'.') + 1} of the message is a lone '.', which ends a message",
+                "usage",
+            )
         for line in lines:
             self.send(line)
         return self.send(".", check=check, timeout=timeout)
@@ -512,7 +524,9 @@ class Connection:
             if exc.kind != "starttls":
                 raise _error_for(exc) from None
             refusal = self._collector.response(started)
-            raise RefusedError(refusal, f"{exc}: {refusal.lines[-1] if refusal.lines else '(no reply)'}") from None
+            raise RefusedError(
+                refusal, f"{exc}: {refusal.lines[-1] if refusal.lines else '(no reply)'}"
+            ) from None
         return self._collector.response(started)
 
     def transcript(self, *, redact: bool = True) -> str:
@@ -522,7 +536,9 @@ class Connection:
         into ``$variables`` before sharing it).  Payloads are narrated by
         size, as ``--record`` does; after close() it ends with the hang-up."""
         if not self._recorders:
-            raise UsageError("this connection records nothing (connect(..., record=False))", "usage")
+            raise UsageError(
+                "this connection records nothing (connect(..., record=False))", "usage"
+            )
         return self._recorders[redact][1].getvalue()
 
     def _check_open(self) -> None:
@@ -543,10 +559,14 @@ class Connection:
         if save_body is not None:
             path = os.fspath(save_body)
             try:
-                open(path, "wb").close()  # created (empty) even if no payload comes, as --save-body does
+                open(
+                    path, "wb"
+                ).close()  # created (empty) even if no payload comes, as --save-body does
             except OSError as exc:
                 sending.close()
-                raise UsageError(f"cannot write save_body file {path!r}: {exc.strerror}", "usage") from None
+                raise UsageError(
+                    f"cannot write save_body file {path!r}: {exc.strerror}", "usage"
+                ) from None
             saver = BodySaver(path)
             self._session.subscribe(saver)
         collector = self._collector
@@ -599,7 +619,12 @@ def connect(
     except TargetError as exc:
         raise UsageError(str(exc), "usage") from None
     connection = Connection(
-        target, timeout=timeout, insecure=insecure, cafile=cafile, max_payload=max_payload, record=record
+        target,
+        timeout=timeout,
+        insecure=insecure,
+        cafile=cafile,
+        max_payload=max_payload,
+        record=record,
     )
     try:
         connection._open()

@@ -13,12 +13,14 @@ API from inside one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ from protoshell.server.control import EmbeddedServer
 from protoshell.server.mail.service import MailServices
 from protoshell.session import LAST_RESPONSE_LINES
 
-from .integration.scripted_server import ScriptedServer
+from .integration.scripted_server import ScriptedServer, Step
 from .integration.servers import HOST, TLSCA, Dovecot, SMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +70,20 @@ def replay(transcript: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def send_mail(url: str, message: bytes = MESSAGE, rcpt: str = "bob@localhost") -> protoshell.Response:
+@contextlib.contextmanager
+def scripted(scheme: str, *steps: Step) -> Iterator[protoshell.Connection]:
+    """A connection to a ScriptedServer that plays ``steps``, then waits for
+    the client to hang up."""
+    with (
+        ScriptedServer([*steps, ("expect", HANG_ON)]) as server,
+        protoshell.connect(f"{scheme}://{server.url_host}", timeout=TIMEOUT) as c,
+    ):
+        yield c
+
+
+def send_mail(
+    url: str, message: bytes = MESSAGE, rcpt: str = "bob@localhost"
+) -> protoshell.Response:
     """A whole mail transaction through the API; the final reply to the message."""
     with protoshell.connect(url, timeout=TIMEOUT) as c:
         assert c.greeting is not None and c.greeting.status == "220"
@@ -116,7 +131,13 @@ def test_message_lines_can_also_be_sent_one_by_one(smtp_server: SMTPServer) -> N
         for line in ("HELO me", "MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "DATA"):
             c.send(line, check=True)
         quiet = c.send(".hidden")
-        assert (quiet.status, quiet.outcome, quiet.lines, quiet.raw, quiet.ok) == (None, None, (), b"", True)
+        assert (quiet.status, quiet.outcome, quiet.lines, quiet.raw, quiet.ok) == (
+            None,
+            None,
+            (),
+            b"",
+            True,
+        )
         assert c.send(".").status == "250"
     assert smtp_server.wait_for_messages(1)[0].data == b".hidden\r\n"
 
@@ -174,7 +195,9 @@ def test_imap_tags_exact_bytes_and_a_refused_login(dovecot: Dovecot) -> None:
         fetch = c.send("FETCH 1 BODY[]")
         assert fetch.body == b"Subject: one\r\n\r\nHello\r\n"
         assert fetch.payload_size == len(fetch.body)
-        assert b"{23}\r\nSubject: one\r\n\r\nHello\r\n)\r\n" in fetch.raw  # the literal in wire order
+        assert (
+            b"{23}\r\nSubject: one\r\n\r\nHello\r\n)\r\n" in fetch.raw
+        )  # the literal in wire order
         c.send("LOGOUT")
     assert c.closed
 
@@ -234,12 +257,16 @@ def test_a_pop3_message_streams_to_a_file(dovecot: Dovecot, tmp_path: Path) -> N
         r = c.send("RETR 1", save_body=out)
     assert r.ok and out.exists()
     if not out.read_bytes():
-        pytest.skip("save_body.BodySaver does not save POP3 data lines yet (being added on another branch)")
+        pytest.skip(
+            "save_body.BodySaver does not save POP3 data lines yet (being added on another branch)"
+        )
     assert out.read_bytes() == message
 
 
 def test_starttls_verified_with_the_ca_and_refused_without(dovecot: Dovecot, tls_ca: TLSCA) -> None:
-    with protoshell.connect(dovecot.imap_url, timeout=TIMEOUT, starttls=True, cafile=str(tls_ca.ca_cert)) as c:
+    with protoshell.connect(
+        dovecot.imap_url, timeout=TIMEOUT, starttls=True, cafile=str(tls_ca.ca_cert)
+    ) as c:
         assert c.tls is not None and c.tls.verified
         assert c.greeting is not None and "STARTTLS" in c.greeting.text  # said in plaintext
         assert c.send(f"LOGIN {USER} {PASSWORD}").ok
@@ -256,16 +283,17 @@ def test_starttls_verified_with_the_ca_and_refused_without(dovecot: Dovecot, tls
 
 
 def test_a_refused_starttls_raises_and_stays_plaintext() -> None:
-    script = [
+    with scripted(
+        "imap",
         ("send", b"* OK ready\r\n"),
         ("expect", b"STARTTLS\r\n"),
         ("send", b"A0001 BAD not now\r\n"),
         ("expect", b"NOOP\r\n"),
         ("send", b"A0002 OK still here\r\n"),
-        ("expect", HANG_ON),
-    ]
-    with ScriptedServer(script) as server, protoshell.connect(f"imap://{server.url_host}", timeout=TIMEOUT) as c:
-        with pytest.raises(protoshell.RefusedError, match="refused STARTTLS.*A0001 BAD not now") as info:
+    ) as c:
+        with pytest.raises(
+            protoshell.RefusedError, match="refused STARTTLS.*A0001 BAD not now"
+        ) as info:
             c.starttls()
         assert info.value.response.status == "A0001 BAD"
         assert c.tls is None
@@ -328,8 +356,12 @@ def test_a_dead_port_a_silent_server_and_bad_arguments() -> None:
 
 
 def test_a_protocol_violation_is_a_protocol_error() -> None:
-    script = [("send", b"220 ready\r\n"), ("expect", b"NOOP\r\n"), ("send", b"999 not a reply code\r\n"), ("expect", HANG_ON)]
-    with ScriptedServer(script) as server, protoshell.connect(f"smtp://{server.url_host}", timeout=TIMEOUT) as c:
+    with scripted(
+        "smtp",
+        ("send", b"220 ready\r\n"),
+        ("expect", b"NOOP\r\n"),
+        ("send", b"999 not a reply code\r\n"),
+    ) as c:
         with pytest.raises(protoshell.ProtocolError, match="protocol error from server") as info:
             c.send("NOOP")
         assert info.value.kind == "protocol" and "\n" not in str(info.value)
@@ -352,8 +384,12 @@ def test_a_cr_in_a_line_and_use_after_close(smtp_server: SMTPServer) -> None:
 def test_response_lines_stay_bounded() -> None:
     count = LAST_RESPONSE_LINES + 500
     reply = b"".join(b"250-line %d\r\n" % i for i in range(count)) + b"250 end\r\n"
-    script = [("send", b"220 ready\r\n"), ("expect", b"EHLO me\r\n"), ("send", reply), ("expect", HANG_ON)]
-    with ScriptedServer(script) as server, protoshell.connect(f"smtp://{server.url_host}", timeout=TIMEOUT) as c:
+    with scripted(
+        "smtp",
+        ("send", b"220 ready\r\n"),
+        ("expect", b"EHLO me\r\n"),
+        ("send", reply),
+    ) as c:
         r = c.send("EHLO me")
     assert r.status == "250" and r.truncated
     assert len(r.lines) == LAST_RESPONSE_LINES + 1
@@ -364,15 +400,15 @@ def test_response_lines_stay_bounded() -> None:
 # -- protoshell serve --mail, transcripts ---------------------------------------------------------
 
 
-def test_serve_mail_from_smtp_to_pop3_and_imap(mail: MailServices, tmp_path: Path) -> None:
-    assert send_mail(f"smtp://{HOST}:{mail.smtp_port}").ok
-    with protoshell.connect(f"pop3://{HOST}:{mail.pop3_port}", timeout=TIMEOUT) as c:
+def test_serve_mail_from_smtp_to_pop3_and_imap(mail_services: MailServices, tmp_path: Path) -> None:
+    assert send_mail(f"smtp://{HOST}:{mail_services.smtp_port}").ok
+    with protoshell.connect(f"pop3://{HOST}:{mail_services.pop3_port}", timeout=TIMEOUT) as c:
         c.send(f"USER {USER}", check=True)
         c.send(f"PASS {PASSWORD}", check=True)
         retr = c.send("RETR 1")
         assert retr.ok and retr.lines[-1] == "."
         c.send("QUIT")
-    with protoshell.connect(f"imap://{HOST}:{mail.imap_port}", timeout=TIMEOUT) as c:
+    with protoshell.connect(f"imap://{HOST}:{mail_services.imap_port}", timeout=TIMEOUT) as c:
         c.send(f"LOGIN {USER} {PASSWORD}", check=True)
         c.send("SELECT INBOX", check=True)
         out = tmp_path / "m.eml"
@@ -382,21 +418,23 @@ def test_serve_mail_from_smtp_to_pop3_and_imap(mail: MailServices, tmp_path: Pat
     assert retr.raw.split(b"\r\n", 1)[1] == MESSAGE.replace(b"\r\n.", b"\r\n..") + b".\r\n"
 
 
-def test_receive_what_the_server_says_unasked_during_idle(mail: MailServices) -> None:
-    with protoshell.connect(f"imap://{HOST}:{mail.imap_port}", timeout=TIMEOUT) as c:
+def test_receive_what_the_server_says_unasked_during_idle(mail_services: MailServices) -> None:
+    with protoshell.connect(f"imap://{HOST}:{mail_services.imap_port}", timeout=TIMEOUT) as c:
         c.send(f"LOGIN {USER} {PASSWORD}", check=True)
         c.send("SELECT INBOX", check=True)
         assert c.send("IDLE").status == "+"
         quiet = c.receive(0.2)
         assert (quiet.lines, quiet.status) == ((), None)
-        assert send_mail(f"smtp://{HOST}:{mail.smtp_port}").ok
+        assert send_mail(f"smtp://{HOST}:{mail_services.smtp_port}").ok
         news = c.receive(TIMEOUT)
         assert news.lines[0] == "* 1 EXISTS" and news.raw.startswith(b"* 1 EXISTS\r\n")
         assert c.send("DONE").status == "A0003 OK"
 
 
-def test_the_transcript_replays_and_is_redacted(mail: MailServices, tls_ca: TLSCA, tmp_path: Path) -> None:
-    url = f"imap://{HOST}:{mail.imap_port}"
+def test_the_transcript_replays_and_is_redacted(
+    mail_services: MailServices, tls_ca: TLSCA, tmp_path: Path
+) -> None:
+    url = f"imap://{HOST}:{mail_services.imap_port}"
     with protoshell.connect(url, timeout=TIMEOUT, starttls=True, cafile=str(tls_ca.ca_cert)) as c:
         c.send(f"LOGIN {USER} {PASSWORD}", check=True)
         c.send("SELECT INBOX", check=True)
@@ -431,8 +469,14 @@ def test_a_long_transcript_leaves_memory_for_a_file(
         c.send("QUIT")
     lines = c.transcript().splitlines()
     assert lines[0].startswith("# protoshell transcript")
-    assert [line for line in lines if line.startswith("C: NOOP")] == [f"C: NOOP {i}" for i in range(20)]
-    assert lines[-1] in ("S: <server hangs up>", "C: <client hangs up>", "# server closed the connection after 221")
+    assert [line for line in lines if line.startswith("C: NOOP")] == [
+        f"C: NOOP {i}" for i in range(20)
+    ]
+    assert lines[-1] in (
+        "S: <server hangs up>",
+        "C: <client hangs up>",
+        "# server closed the connection after 221",
+    )
     assert c.transcript().startswith(middle)
 
 
@@ -471,7 +515,14 @@ def test_import_protoshell_loads_no_api_and_no_asyncio() -> None:
         "assert connect is sys.modules['protoshell.api'].connect\n"
         "try:\n    protoshell.nope\nexcept AttributeError as e:\n    print(e)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=cli_env(), check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=cli_env(),
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "has no attribute 'nope'" in done.stdout
     assert {"connect", "Response", "Error"} <= set(dir(protoshell))
@@ -514,9 +565,14 @@ def readme_example() -> str:
     return match.group(1)
 
 
-def test_the_readme_example_runs(mail: MailServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_readme_example_runs(
+    mail_services: MailServices,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code = readme_example()
-    for default, port in (("2525", mail.smtp_port), ("1143", mail.imap_port)):
+    for default, port in (("2525", mail_services.smtp_port), ("1143", mail_services.imap_port)):
         assert f"127.0.0.1:{default}" in code
         code = code.replace(f"127.0.0.1:{default}", f"{HOST}:{port}")
     monkeypatch.chdir(tmp_path)
@@ -524,5 +580,11 @@ def test_the_readme_example_runs(mail: MailServices, tmp_path: Path, monkeypatch
     out = capsys.readouterr().out
     assert "True A0001 OK" in out
     assert (tmp_path / "message.eml").read_bytes().startswith(b"Subject: hello")
-    done = replay(tmp_path / "session.txt", "--target", f"imap://{HOST}:{mail.imap_port}", "--set", f"password={PASSWORD}")
+    done = replay(
+        tmp_path / "session.txt",
+        "--target",
+        f"imap://{HOST}:{mail_services.imap_port}",
+        "--set",
+        f"password={PASSWORD}",
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -20,9 +20,9 @@ starttls_injector            function  STARTTLSInjector for "smtp" (or indirect 
                                        "imap"): .host .port .url .protocol .injected .sessions
 starttls_injector_factory    function  make(protocol="smtp", mode="inject", injected=None,
                                        tls=None)
-mail                         function  MailServices (`protoshell serve --mail`'s SMTP, POP3, IMAP)
-                                       on free ports over a fresh Maildir, STARTTLS with tls_ca:
-                                       .host .smtp_port .pop3_port .imap_port .store
+mail_services                function  MailServices (`protoshell serve --mail`, in-process) on
+                                       free ports over a fresh Maildir, STARTTLS with tls_ca:
+                                       .smtp_port .pop3_port .imap_port .store (deliver())
 
 Factories take `tls=tls_ca.untrusted` or `tls=tls_ca.wrong_host` to serve a bad certificate;
 what a factory started is stopped at the end of the test.
@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 
@@ -55,35 +55,11 @@ from .servers import (
     running_smtp,
 )
 
-if TYPE_CHECKING:
-    from protoshell.server.mail.service import MailServices
-
 
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> TLSCA:
     """A trustme CA and a server certificate for localhost, 127.0.0.1 and ::1."""
     return make_tls_ca(tmp_path_factory.mktemp("tls"))
-
-
-# --- protoshell serve --mail ------------------------------------------------------------------
-
-
-@pytest.fixture
-def mail(tmp_path: Path, tls_ca: TLSCA) -> Iterator[MailServices]:
-    """The offline mail targets on free ports of 127.0.0.1, over `tmp_path/Maildir`."""
-    from protoshell.server.mail.service import MailServices
-
-    with MailServices(
-        tmp_path / "Maildir",
-        HOST,
-        smtp_port=0,
-        pop3_port=0,
-        imap_port=0,
-        cert=tls_ca.cert_chain,
-        key=tls_ca.key,
-        ready_timeout=10.0,
-    ) as services:
-        yield services
 
 
 # --- SMTP -------------------------------------------------------------------------------------
@@ -196,3 +172,26 @@ def starttls_injector(
     """An SMTP injector, or POP3/IMAP with
     `@pytest.mark.parametrize("starttls_injector", ["pop3", "imap"], indirect=True)`."""
     return starttls_injector_factory(getattr(request, "param", "smtp"))
+
+
+# --- protoshell serve --mail ------------------------------------------------------------------
+
+
+@pytest.fixture
+def mail_services(tmp_path: Path, tls_ca: TLSCA) -> Iterator[Any]:
+    """`protoshell serve --mail`'s SMTP, POP3 and IMAP servers (MailServices) on free ports of
+    127.0.0.1 over a fresh Maildir, account bob/redqueen, STARTTLS with the `tls_ca`
+    certificate."""
+    from protoshell.server.mail.service import MailServices
+
+    with MailServices(
+        tmp_path / "Maildir",
+        HOST,
+        smtp_port=0,
+        pop3_port=0,
+        imap_port=0,
+        cert=tls_ca.cert_chain,
+        key=tls_ca.key,
+        ready_timeout=10.0,
+    ) as services:
+        yield services

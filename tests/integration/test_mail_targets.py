@@ -64,6 +64,12 @@ MESSAGE = (
 )
 
 
+@pytest.fixture
+def mail(mail_services: MailServices) -> MailServices:
+    """`protoshell serve --mail` on free ports (fixtures.py: mail_services)."""
+    return mail_services
+
+
 def delivered(store: MaildirStore, count: int = 1, timeout: float = TIMEOUT) -> list[bytes]:
     """The messages in the Maildir, once there are ``count`` of them."""
     deadline = time.monotonic() + timeout
