@@ -559,7 +559,7 @@ def test_py_typed_is_shipped(tmp_path: Path) -> None:
 
 def readme_example() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Scripting from Python", 1)[1]
+    section = text.split("\n## Scripting from Python\n", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match, "no python block in README's 'Scripting from Python'"
     return match.group(1)
