@@ -275,9 +275,14 @@ def test_starttls_verified_with_the_ca_and_refused_without(dovecot: Dovecot, tls
         go = c.starttls()  # later, by hand
         assert go.status == "+OK" and c.tls is not None and c.tls.verified
         assert c.send(f"USER {USER}").ok
+    with protoshell.connect(dovecot.imaps_url, timeout=TIMEOUT, cafile=str(tls_ca.ca_cert)) as c:
+        assert c.tls is not None and c.tls.verified  # implicit TLS, before the greeting
+        assert c.greeting is not None and c.greeting.status == "* OK"
     with pytest.raises(protoshell.NetworkError, match="certificate") as info:
         protoshell.connect(dovecot.imap_url, timeout=TIMEOUT, starttls=True)
     assert info.value.kind == "tls" and "\n" not in str(info.value)
+    with pytest.raises(protoshell.NetworkError, match="certificate"):
+        protoshell.connect(dovecot.imaps_url, timeout=TIMEOUT)
     with protoshell.connect(dovecot.imap_url, timeout=TIMEOUT, starttls=True, insecure=True) as c:
         assert c.tls is not None and not c.tls.verified
 
