@@ -18,13 +18,13 @@ from . import __version__
 if TYPE_CHECKING:  # the import stays lazy at run time (start-up speed)
     from .context import Environment
 
-SUBCOMMANDS = ("replay", "serve", "show", "demo")
+SUBCOMMANDS = ("replay", "test", "serve", "show", "demo")
 
 EPILOG = """\
 targets:  http://h[:80]  https://h[:443]  smtp://h[:25]  smtps://h[:465]
           submission://h[:587] (STARTTLS)  pop3://h[:110]  pop3s://h[:995]
           imap://h[:143]  imaps://h[:993]
-other commands: protoshell {replay,serve,show,demo} --help
+other commands: protoshell {replay,test,serve,show,demo} --help
 exit codes: 0 ok, 1 server refused / replay mismatch, 2 usage, 3 network error
 """
 
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="in the --record file, write dates, ids and timings the server chose as * (for replay --strict)",
     )
     p.add_argument("--hex", action="store_true", help="show raw bytes (CR/LF visible) and a hex dump")
-    p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body or literal (default 200)")
-    p.add_argument("--save-body", metavar="FILE", help="stream the last body or literal to FILE")
+    p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body, literal, POP3 answer or SMTP message (default 200)")
+    p.add_argument("--save-body", metavar="FILE", help="stream the last body, literal or POP3 message (RETR, TOP) to FILE")
     p.add_argument("--version", action="version", version=f"protoshell {__version__}")
     return p
 
@@ -87,13 +87,24 @@ def _subcommand(name: str, rest: list[str]) -> int:
 
         return serve_main(rest)
     if name == "replay":
-        # The stepper's prompt is prompt_toolkit, which lives in shell/.
-        from .shell.stepper import replay_main
+        from .replay.cli_entry import replay_main
 
-        return replay_main(rest)
+        return replay_main(rest, make_stepper=_make_stepper)
+    if name == "test":
+        from .replay.suite_cli import test_main
+
+        return test_main(rest)
     from .replay import cli_entry
 
     return cli_entry.show_main(rest) if name == "show" else cli_entry.demo_main(rest)
+
+
+def _make_stepper(machine, env, write):  # type: ignore[no-untyped-def]
+    """The --step prompt, imported only when a replay steps: it is
+    prompt_toolkit (shell/), ~120 ms that a batch replay need not pay."""
+    from .shell.stepper import make_stepper
+
+    return make_stepper(machine, env, write)
 
 
 def _environment() -> Environment:

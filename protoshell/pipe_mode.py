@@ -38,34 +38,53 @@ class RefusalCounter:
             self.errors += 1
 
 
-async def _readline(stream: IO[bytes]) -> bytes:
-    """One line of stdin without blocking the loop (server data keeps being
-    shown meanwhile).  A daemon thread, not the default executor: a blocked
-    read must not keep the process alive after Ctrl-C."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[bytes] = loop.create_future()
+READ_AHEAD = 256  # stdin lines read ahead of the one being sent (bounded memory)
 
-    def deliver(result: bytes | None, exc: BaseException | None) -> None:
-        if fut.done():
-            return
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result or b"")
 
-    def work() -> None:
-        try:
-            data = stream.readline()
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-            loop.call_soon_threadsafe(deliver, None, exc)
-            return
-        try:
-            loop.call_soon_threadsafe(deliver, data, None)
-        except RuntimeError:
-            pass  # the loop is gone: we are exiting
+class StdinLines:
+    """Lines of stdin without blocking the loop (server data keeps being
+    shown meanwhile), read by one daemon thread a few lines ahead of the
+    sender: a pasted 60,000-line message goes out at the speed of the
+    connection, not of a thread hand-off per line.  A daemon thread, not
+    the default executor: a blocked read must not keep the process alive
+    after Ctrl-C.  At most READ_AHEAD lines wait in memory."""
 
-    threading.Thread(target=work, name="protoshell-stdin", daemon=True).start()
-    return await fut
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._loop = asyncio.get_running_loop()
+        self._lines: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+        self._room = threading.Semaphore(READ_AHEAD)
+        self._done = False
+        threading.Thread(target=self._work, name="protoshell-stdin", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._room.acquire()
+            item: bytes | BaseException
+            try:
+                item = self._stream.readline()
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+                item = exc
+            try:
+                self._loop.call_soon_threadsafe(self._lines.put_nowait, item)
+            except RuntimeError:
+                return  # the loop is gone: we are exiting
+            if not isinstance(item, bytes) or not item:
+                return
+
+    async def readline(self) -> bytes:
+        """The next line with its terminator; b"" at the end of input (and
+        from then on)."""
+        if self._done:
+            return b""
+        item = await self._lines.get()
+        self._room.release()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if not item:
+            self._done = True
+        return item
 
 
 async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], None] | None = None) -> ExitStatus:
@@ -73,11 +92,12 @@ async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], Non
     refusals = RefusalCounter()
     session.subscribe(refusals)
     await session.wait_turn()  # the greeting, where there is one
+    lines = StdinLines(stdin)
     if session.target.protocol == "http":
-        await _http_requests(session, stdin)
+        await _http_requests(session, lines)
     else:
         while True:
-            raw = await _readline(stdin)
+            raw = await lines.readline()
             if not raw:
                 break
             line = _chomp(raw)
@@ -100,13 +120,13 @@ def _inside_message(session: Session) -> bool:
     return bool(getattr(framer, "in_data", False) or getattr(framer, "mid_command", False))
 
 
-async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
+async def _http_requests(session: Session, stdin: StdinLines) -> None:
     from .proto.http import complete_request
 
     target = session.target
     head: list[bytes] = []
     while True:
-        raw = await _readline(stdin)
+        raw = await stdin.readline()
         line = _chomp(raw)
         if raw and (line or not head):
             if line or head:
@@ -121,7 +141,7 @@ async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
             chunks: list[bytes] = []
             have = 0
             while have < length:
-                more = await _readline(stdin)
+                more = await stdin.readline()
                 if not more:
                     break
                 chunks.append(more)

@@ -74,7 +74,10 @@ class Exchange:
     # exact.  None otherwise: then ``raw`` (with IMAP's added tag, say) is
     # both what was sent and what is recorded.
     line: bytes | None = None
-    kind: Literal["line", "raw", "body", ""] = ""
+    # For "C": how it was sent: "line" (send_line), "message" (a line of
+    # message text, SMTP after 354 before the lone "."; the renderer shows a
+    # long run of these cut at --max-lines), "raw" (:raw), "body" (HTTP).
+    kind: Literal["line", "message", "raw", "body", ""] = ""
 
 
 Observer = Callable[[Exchange], None]
@@ -110,6 +113,7 @@ class _Presented:
     encoded: bool
     sent_at: float
     error: SessionError | None
+    message: bool = False  # a line of message text (Exchange.kind "message")
 
 
 class SessionError(Exception):
@@ -170,6 +174,10 @@ class Session:
         self.last_rtt: float | None = None
         self.last_response: list[Exchange] = []
         self.last_payload_size = 0
+        # Lines of the last response past LAST_RESPONSE_LINES (a long RETR):
+        # not kept, only counted, for :last.
+        self.last_left_out = 0
+        self.last_left_out_octets = 0
         self._reader: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._sent_at: float | None = None
@@ -204,12 +212,22 @@ class Session:
         if ex.direction == "S":
             # Kept for :last, bounded: payload bytes are only counted (they
             # stream to observers), and only the first lines are kept.
-            if isinstance(ex.event, Payload):
+            event = ex.event
+            if isinstance(event, Payload):
                 self.last_payload_size += len(ex.raw)
-            elif len(self.last_response) < LAST_RESPONSE_LINES:
-                self.last_response.append(ex)
+            elif len(self.last_response) < LAST_RESPONSE_LINES or isinstance(event, (ResponseEnd, ConnectionClosed)):
+                self.last_response.append(ex)  # (the end is kept: it says how the response ended)
+            else:
+                self.last_left_out += 1
+                self.last_left_out_octets += len(ex.raw)
         for obs in self.observers:
             obs(ex)
+
+    def _new_response(self) -> None:
+        self.last_response = []
+        self.last_payload_size = 0
+        self.last_left_out = 0
+        self.last_left_out_octets = 0
 
     def note(self, text: str, level: NoteLevel = "info") -> None:
         self._emit(Exchange("note", b"", None, time.time(), text, level))
@@ -278,11 +296,10 @@ class Session:
         if self.closed or self.transport is None:
             raise SessionError("closed", f"the connection is closed{': ' + self.close_reason if self.close_reason else ''}")
 
-    async def _write(self, wire: bytes, line: bytes | None, kind: Literal["line", "raw", "body"]) -> None:
+    async def _write(self, wire: bytes, line: bytes | None, kind: Literal["line", "message", "raw", "body"]) -> None:
         assert self.transport is not None
         if self.framer.pending:
-            self.last_response = []
-            self.last_payload_size = 0
+            self._new_response()
             self._sent_at = time.monotonic()
         self._emit(Exchange("C", wire, None, time.time(), line=line, kind=kind))
         try:
@@ -302,8 +319,14 @@ class Session:
             wire = self.framer.send(line)
         except ProtocolError as exc:
             raise SessionError("usage", str(exc)) from None
-        await self._write(wire, line if encoded else None, "line")
+        await self._write(wire, line if encoded else None, "message" if self._message_line(encoded) else "line")
         return wire
+
+    def _message_line(self, encoded: bool) -> bool:
+        """After ``framer.send``: was that line message text?  It was sent
+        in message mode and the framer is still in it (the line that ends
+        the message, SMTP's ".", takes it out: RFC 5321 4.1.1.4)."""
+        return encoded and bool(getattr(self.framer, "in_data", False))
 
     @property
     def said_goodbye(self) -> bool:
@@ -342,10 +365,10 @@ class Session:
         assert p is not None
         self._presented = None
         if self.framer.pending:
-            self.last_response = []
-            self.last_payload_size = 0
+            self._new_response()
             self._sent_at = p.sent_at
-        self._emit(Exchange("C", p.wire, None, time.time(), line=p.line if p.encoded else None, kind="line"))
+        kind: Literal["line", "message"] = "message" if p.message else "line"
+        self._emit(Exchange("C", p.wire, None, time.time(), line=p.line if p.encoded else None, kind=kind))
         if p.error is not None:
             raise p.error
         return p.wire
@@ -565,7 +588,7 @@ class Session:
             wire = framer.send(line)
         except ProtocolError:
             return  # not sent; the ordinary send_line will say why
-        presented = _Presented(line, wire, encoded, time.monotonic(), None)
+        presented = _Presented(line, wire, encoded, time.monotonic(), None, self._message_line(encoded))
         self._presented = presented
         assert isinstance(self.transport, BlockingTransport)
         try:

@@ -83,3 +83,17 @@ def test_record_loose_volatile_then_strict_replay(dovecot: Dovecot, tmp_path: Pa
     assert "UIDVALIDITY *]" in text  # the server's number became a wildcard
     again = cli("replay", str(rec), "--strict", "--target", dovecot.imap_url)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_batch_replay_does_not_load_the_step_prompt(tmp_path: Path) -> None:
+    """prompt_toolkit is the --step prompt's; a replay without --step (a CI
+    loop over many files) must not pay its ~120 ms import."""
+    path = tmp_path / "t.txt"
+    path.write_text("S: 220 *\nC: QUIT\nS: 221 *\n")
+    code = (
+        "import sys, protoshell.cli as c; "
+        f"c.main(['replay', {str(path)!r}, '--target', 'smtp://127.0.0.1:1', '--timeout', '2']); "
+        "print('prompt_toolkit' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
+    assert r.stdout.decode().strip().splitlines()[-1] == "False", r.stderr.decode()

@@ -36,6 +36,7 @@ RANK = {
     "runner": 7,
     "shell": 8,
     "cli": 9,
+    "pytest_plugin": 9,  # loaded by pytest (entry point); nothing imports it
     "__init__": 0,
     "__main__": 10,
 }
@@ -50,6 +51,7 @@ NO_CLOCK_MODULES = {"time"}
 THIRD_PARTY_ALLOWED = {
     "prompt_toolkit": {"shell"},
     "rich": {"render", "shell"},
+    "pytest": {"pytest_plugin"},
 }
 
 

@@ -118,6 +118,31 @@ class ServerLine(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class BodyLine(ServerLine):
+    """One line of a body a protocol sends as lines, not as a counted
+    payload (POP3's RETR, TOP, LIST, UIDL, CAPA answers: RFC 1939 3).
+
+    ``data`` is the line as content, its transfer encoding undone (POP3's
+    byte-stuffing dot removed) and its terminator kept, so joining the
+    ``data`` of a body gives it exactly; ``raw`` is what was on the wire.
+    ``message`` is true when the body is a message (POP3 RETR, TOP), which
+    is what ``--save-body`` saves.  A run of these lines is one block on
+    screen, cut at ``--max-lines`` like a payload.
+    """
+
+    data: bytes
+    message: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BodyEnd(ServerLine):
+    """The line that ends a line body (POP3's ``.``); not part of the body.
+    ``message`` as in ``BodyLine``, so an empty message is seen too."""
+
+    message: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Payload(Event):
     """A chunk of a body or literal, in wire order.
 

@@ -39,6 +39,8 @@ from typing import Final, Literal
 
 from .base import (
     DEFAULT_LIMITS,
+    BodyEnd,
+    BodyLine,
     ConnectionClosed,
     Event,
     Limits,
@@ -143,6 +145,7 @@ VOCABULARY: Final = Vocabulary(
             "ask",
             args=("message",),
             multiline="yes",
+            message=True,
         ),
         Command(
             "TOP",
@@ -152,6 +155,7 @@ VOCABULARY: Final = Vocabulary(
             "ask",
             args=("message",),
             multiline="yes",
+            message=True,
         ),
         Command(
             "UIDL",
@@ -263,19 +267,18 @@ class Pop3Continuation(ServerLine):
 
 
 @dataclass(frozen=True, slots=True)
-class Pop3DataLine(ServerLine):
+class Pop3DataLine(BodyLine):
     """One line of a multi-line body; status None, outcome "data".
 
     ``data`` is the line with the byte-stuffing dot removed (RFC 1939 3) and
     its terminator kept, so joining the ``data`` of a RETR gives the message
-    exactly; ``raw`` is what was on the wire.
+    exactly; ``raw`` is what was on the wire; ``message`` is true for the
+    body of RETR and TOP (``Command.message``).
     """
-
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class Pop3DataEnd(ServerLine):
+class Pop3DataEnd(BodyEnd):
     """The ``.`` line that ends a multi-line body; status ".", outcome "data"."""
 
 
@@ -335,6 +338,7 @@ class _Sent:
     verb: str  # upper-case command word for kind "command", else ""
     has_arg: bool
     multiline: bool  # would +OK start a multi-line body?
+    message: bool  # is that body a message (RETR, TOP)?
     before: _Mode  # how the server reads this line (predicted)
     after: _Mode  # how it will read the next one (predicted)
 
@@ -343,19 +347,20 @@ def _classify(line: bytes, mode: _Mode) -> _Sent:
     head = line[:_KEEP]
     if mode == "auth":
         # RFC 5034 4: after "+ " the client sends base64 (or "*" to cancel).
-        return _Sent(head, "sasl", "", False, False, mode, "command")
+        return _Sent(head, "sasl", "", False, False, False, mode, "command")
     words = line.split(None, 2)
     verb = words[0].decode("ascii", "replace").upper() if words else ""
     has_arg = len(words) > 1
     command = VOCABULARY.command(verb)
     rule = command.multiline if command is not None else "no"
     multiline = rule == "yes" or (rule == "no-arg" and not has_arg)
+    message = multiline and command is not None and command.message
     # Predicted: AUTH with a mechanism and no initial response gets "+ ".
     after: _Mode = "auth" if verb == "AUTH" and len(words) == 2 else "command"
-    return _Sent(head, "command", verb, has_arg, multiline, mode, after)
+    return _Sent(head, "command", verb, has_arg, multiline, message, mode, after)
 
 
-_GREETING: Final = _Sent(b"", "greeting", "", False, False, "command", "command")
+_GREETING: Final = _Sent(b"", "greeting", "", False, False, False, "command", "command")
 # RFC 1939 7 (APOP): the greeting's timestamp looks like <process-ID.clock@hostname>.
 _TIMESTAMP_RE: Final = re.compile(rb"<[^<>\s]*@[^<>\s]*>")
 
@@ -467,8 +472,9 @@ class Pop3Framer(LineReplyFramer):
         if body == b".":
             # RFC 1939 3: CRLF.CRLF ends the multi-line response.
             self._in_body = False
+            message = self._queue[0].message
             self._ready.append(self._resolve("+OK"))
-            return Pop3DataEnd(raw=line, status=".", outcome="data")
+            return Pop3DataEnd(raw=line, status=".", outcome="data", message=message)
         # RFC 1939 3: a line starting with "." was byte-stuffed.
         data = line[1:] if line.startswith(b".") else line
         head = self._queue[0]
@@ -478,7 +484,7 @@ class Pop3Framer(LineReplyFramer):
             number = strip_eol(data).split(None, 1)[:1]
             if number and number[0].isdigit() and len(number[0]) < 10:
                 self._numbers_new.append(int(number[0]))
-        return Pop3DataLine(raw=line, status=None, outcome="data", data=data)
+        return Pop3DataLine(raw=line, status=None, outcome="data", data=data, message=head.message)
 
     def _learn_capability(self, text: bytes) -> None:
         # RFC 2449 5: capability = capa-tag *(SP param)

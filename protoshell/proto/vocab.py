@@ -36,6 +36,9 @@ class Command:
     # POP3: when a +OK reply to this command is followed by a multi-line
     # body: "no", "yes", or "no-arg" (LIST and UIDL: only without an argument).
     multiline: Literal["no", "yes", "no-arg"] = "no"
+    # POP3: the multi-line body is a message (RETR, TOP: RFC 1939 5, 7),
+    # the one ``--save-body`` saves; other bodies (LIST, CAPA) are listings.
+    message: bool = False
     safe: bool | None = None  # HTTP methods only (RFC 9110 9.2.1)
     idempotent: bool | None = None  # HTTP methods only (RFC 9110 9.2.2)
 

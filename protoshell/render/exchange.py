@@ -6,7 +6,12 @@ characters and ANSI escapes a server sends are displayed as ``\\x1b`` and
 never reach the terminal as commands.  Bodies and literals are shown up to
 ``max_lines`` lines and then summarised in the lecture's own narration
 (``S: <server sends 1425 octets of message payload>``); binary payloads are
-only ever summarised.
+only ever summarised.  Bodies sent as lines (a POP3 RETR, TOP or LIST:
+``BodyLine`` events), message text the client sends (SMTP after 354:
+``Exchange.kind == "message"``) and an HTTP request body are blocks too,
+cut by the same rule (``render.cut.LineCut``): the first lines shown, then
+one line with the block's size.  Only the screen is cut; recorders and
+savers see every line.
 """
 
 from __future__ import annotations
@@ -16,18 +21,24 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.text import Text
 
-from ..proto.base import ConnectionClosed, Payload, ResponseEnd, ServerLine, strip_eol
+from ..proto.base import BodyLine, ConnectionClosed, Payload, ResponseEnd, ServerLine, strip_eol
 from ..session import Exchange
+from .cut import DEFAULT_MAX_LINES, LineCut
 from .safe_text import display_line
 from .theme import outcome_style
 
-DISPLAY_LINE_CHARS = 4096  # a payload line longer than this is cut on screen
+DISPLAY_LINE_CHARS = 4096  # a payload or body line longer than this is cut on screen
 
 
 def _split_wire_lines(raw: bytes) -> list[bytes]:
     """Split sent bytes into lines, keeping terminators (``:raw`` may send several)."""
     lines = raw.splitlines(keepends=True)
     return lines or [raw]
+
+
+def _prefix(side: str) -> Text:
+    """``C: `` or ``S: `` in its side's colour."""
+    return Text(f"{side}: ", style="protoshell.prefix.client" if side == "C" else "protoshell.prefix.server")
 
 
 def hexdump(raw: bytes, width: int = 16) -> list[str]:
@@ -45,9 +56,9 @@ class _PayloadView:
     """Display state of the body or literal being received."""
 
     total: int | None
+    lines: LineCut
     content_type: str = ""
     received: int = 0
-    shown_lines: int = 0
     partial: bytearray = field(default_factory=bytearray)
     binary: bool | None = None
     cut: bool = False
@@ -71,7 +82,7 @@ class ExchangeRenderer:
         self,
         console: Console,
         *,
-        max_lines: int = 200,
+        max_lines: int = DEFAULT_MAX_LINES,
         hex_view: bool = False,
         show_notes: bool = True,
     ) -> None:
@@ -80,6 +91,11 @@ class ExchangeRenderer:
         self.hex_view = hex_view
         self.show_notes = show_notes
         self._payload: _PayloadView | None = None
+        # The block of lines being shown (a POP3 body, SMTP message text):
+        # its side ("C"/"S"), its counter, and what it is, for the cut line.
+        self._block: LineCut | None = None
+        self._block_side = ""
+        self._block_what = ""
         self._content_type = ""
         # Into a pipe or file with no colours, lines are written as plain
         # text: rich's layout costs ~50 us a line, which a 2,000-line replay
@@ -107,6 +123,20 @@ class ExchangeRenderer:
 
     # The observer entry point.
     def __call__(self, ex: Exchange) -> None:
+        event = ex.event
+        if ex.direction == "C" and ex.kind in ("message", "body"):
+            self._end_payload()
+            if ex.kind == "message":
+                self._block_line("C", ex.raw, "protoshell.client", "message text")
+                return
+            for line in _split_wire_lines(ex.raw):  # an HTTP request body: one block
+                self._block_line("C", line, "protoshell.client", "request body")
+            self._end_block()
+            return
+        if isinstance(event, BodyLine):
+            self._block_line("S", ex.raw, "protoshell.data", "message text" if event.message else "")
+            return
+        self._end_block()
         if ex.direction == "note":
             self._end_payload()
             if self.show_notes or ex.level != "info":
@@ -119,7 +149,6 @@ class ExchangeRenderer:
             for line in _split_wire_lines(ex.raw):
                 self._line("C", line, "protoshell.client")
             return
-        event = ex.event
         if isinstance(event, Payload):
             self._payload_chunk(event)
             return
@@ -152,8 +181,7 @@ class ExchangeRenderer:
         if self._plain and not self.hex_view:
             self._write(f"{side}: {display_line(strip_eol(raw))}\n")
             return
-        prefix_style = "protoshell.prefix.client" if side == "C" else "protoshell.prefix.server"
-        text = Text(f"{side}: ", style=prefix_style)
+        text = _prefix(side)
         body = strip_eol(raw)
         if self.hex_view:
             visible = display_line(body) + ("\\r\\n" if raw.endswith(b"\r\n") else "\\n" if raw.endswith(b"\n") else "")
@@ -165,12 +193,44 @@ class ExchangeRenderer:
         text.append(display_line(body), style=style)
         self._print(text)
 
+    # -- blocks of lines ----------------------------------------------------
+    def _block_line(self, side: str, raw: bytes, style: str, what: str) -> None:
+        """One line of a block: shown if among its first ``max_lines``
+        (cut at DISPLAY_LINE_CHARS), else only counted."""
+        block = self._block
+        if block is None or side != self._block_side:
+            self._end_block()
+            block = self._block = LineCut(self.max_lines)
+            self._block_side, self._block_what = side, what
+        if not block.admit(len(raw)):
+            return
+        if len(raw) > DISPLAY_LINE_CHARS and not self.hex_view:
+            text = _prefix(side)
+            text.append(display_line(raw[:DISPLAY_LINE_CHARS]), style=style)
+            text.append(" …", style="protoshell.payload")
+            self._print(text)
+            return
+        self._line(side, raw, style)
+
+    def _end_block(self) -> None:
+        block = self._block
+        if block is None:
+            return
+        self._block = None
+        msg = block.narration(self._block_side, self._block_what)
+        if msg is not None:
+            text = _prefix(self._block_side)
+            text.append(msg, style="protoshell.payload")
+            self._print(text)
+
     # -- payloads ---------------------------------------------------------
     def _payload_chunk(self, event: Payload) -> None:
         view = self._payload
         if view is None or event.offset == 0:
             self._end_payload()
-            view = self._payload = _PayloadView(total=event.total, content_type=self._content_type)
+            view = self._payload = _PayloadView(
+                total=event.total, lines=LineCut(self.max_lines), content_type=self._content_type
+            )
         data = event.raw
         view.received += len(data)
         if view.binary is None and data:
@@ -199,11 +259,10 @@ class ExchangeRenderer:
                 break
 
     def _payload_line(self, view: _PayloadView, line: bytes, cut: bool = False) -> None:
-        if view.shown_lines >= self.max_lines:
+        if not view.lines.admit(len(line)):
             view.cut = True
             return
-        view.shown_lines += 1
-        text = Text("S: ", style="protoshell.prefix.server")
+        text = _prefix("S")
         text.append(display_line(strip_eol(line)), style="protoshell.data")
         if cut:
             text.append(" …", style="protoshell.payload")
@@ -220,9 +279,9 @@ class ExchangeRenderer:
         if view.binary:
             msg = f"<server sends {view.received} octets of {kind} payload: binary, not shown>"
         elif view.cut:
-            msg = f"<server sends {view.received} octets of {kind} payload: first {view.shown_lines} lines shown (--max-lines)>"
+            msg = f"<server sends {view.received} octets of {kind} payload: {view.lines.shown_phrase}>"
         else:
             return
-        text = Text("S: ", style="protoshell.prefix.server")
+        text = _prefix("S")
         text.append(msg, style="protoshell.payload")
         self._print(text)

@@ -7,7 +7,9 @@ transcript holding raw control characters cannot drive the terminal.
 
 - ``MismatchView``: expected vs actual, side by side, with ``file:line``.
 - ``TranscriptView``: a transcript in the shell's colours (``show``), with a
-  title and the target above it, for the terminal or for export.
+  title and the target above it, for the terminal or for export; a long
+  block of content lines is cut at ``max_lines`` by the renderer's rule
+  (``render.cut.LineCut``).
 - ``ReplayPrinter``: notes, mismatches and the final summary of a replay.
 - ``DemoPrinter``: the classroom demo's typed-out lines and phase badges.
 - ``export_html`` / ``export_svg``: rich's export with a title.
@@ -26,6 +28,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from .cut import DEFAULT_MAX_LINES, LineCut
 from .safe_text import display_line
 from .theme import theme
 
@@ -112,6 +115,10 @@ class Row:
     text: str
     style: str
     aside: str = ""  # a note shown dimmed after the line (a phase)
+    # A line of content (a body line, message text), not a status or a
+    # command: a run of these on one side is a block, cut at max_lines.
+    content: bool = False
+    octets: int = 0  # its wire size, terminator included, for the cut line
 
 
 _PREFIX_STYLES = {
@@ -124,7 +131,10 @@ _PREFIX_STYLES = {
 
 class TranscriptView:
     """A transcript as the shell shows an exchange, under a title rule and
-    the target; line numbers in a gutter when asked (handouts refer to them)."""
+    the target; line numbers in a gutter when asked (handouts refer to them).
+    A run of more than ``max_lines`` content rows on one side shows its
+    first ``max_lines`` and then one line saying what was cut, as the shell
+    shows a long RETR or DATA."""
 
     def __init__(
         self,
@@ -133,18 +143,31 @@ class TranscriptView:
         title: str,
         target: str | None = None,
         line_numbers: bool = False,
+        max_lines: int = DEFAULT_MAX_LINES,
     ) -> None:
         self.rows = rows
         self.title = title
         self.target = target
         self.line_numbers = line_numbers
+        self.max_lines = max_lines
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield Rule(Text(safe(self.title), style="bold"), style="protoshell.note", align="left")
         if self.target:
             yield Text(f"target: {safe(self.target)}", style="protoshell.note")
         width = len(str(max((r.lineno for r in self.rows), default=0)))
+        block: LineCut | None = None
+        side = ""
         for row in self.rows:
+            row_side = row.prefix[:1]
+            if block is not None and not (row.content and row_side == side):
+                yield from self._cut_line(block, side, width)
+                block = None
+            if row.content:
+                if block is None:
+                    block, side = LineCut(self.max_lines), row_side
+                if not block.admit(row.octets):
+                    continue
             line = Text()
             if self.line_numbers:
                 line.append(f"{row.lineno:>{width}} ", style="protoshell.hex")
@@ -154,6 +177,20 @@ class TranscriptView:
             if row.aside:
                 line.append(f"   [{row.aside}]", style="protoshell.note")
             yield line
+        if block is not None:
+            yield from self._cut_line(block, side, width)
+
+    def _cut_line(self, block: LineCut, side: str, width: int) -> RenderResult:
+        msg = block.narration(side)
+        if msg is None:
+            return
+        line = Text()
+        if self.line_numbers:
+            line.append(" " * (width + 1))
+        prefix = f"{side}: "
+        line.append(prefix, style=_PREFIX_STYLES.get(prefix, "protoshell.payload"))
+        line.append(msg, style="protoshell.payload")
+        yield line
 
 
 class ReplayPrinter:

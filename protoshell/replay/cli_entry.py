@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar
 
 from ..context import Environment
+from ..render.cut import DEFAULT_MAX_LINES
 from ..status import ExitStatus
 from ..target import Target, TargetError, parse_target
 from ..transcript.escape import escape_line
@@ -34,14 +35,25 @@ from .engine import (
 )
 from .step import StepMachine
 
-__all__ = ["StepperFactory", "demo_main", "load_transcript", "replay_main", "show_main"]
+__all__ = [
+    "Parser",
+    "StepperFactory",
+    "UsageError",
+    "add_replay_options",
+    "demo_main",
+    "load_transcript",
+    "parse_variables",
+    "replay_main",
+    "replay_options",
+    "show_main",
+]
 
 # (machine, environment, write one line of output) -> the controller --step uses.
 StepperFactory = Callable[[StepMachine, Environment, Callable[[str], None]], Controller]
 
 
-class _UsageError(Exception):
-    pass
+class UsageError(Exception):
+    """A bad command line or input file: one line on stderr, exit status 2."""
 
 
 _T = TypeVar("_T")
@@ -62,9 +74,11 @@ def _unless_closed(fn: Callable[[_T], None]) -> Callable[[_T], None]:
     return call
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are a UsageError (one line), not usage + exit."""
+
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def load_transcript(path: str) -> Transcript:
@@ -74,13 +88,15 @@ def load_transcript(path: str) -> Transcript:
     return parse_transcript(text, path)
 
 
-def _variables(pairs: Sequence[str]) -> dict[str, str]:
+def parse_variables(pairs: Sequence[str]) -> dict[str, str]:
+    """``--set NAME=VALUE`` arguments as variables (transcript notation);
+    raises UsageError for a malformed one."""
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         ok_name = bool(name) and (name[0].isalpha() or name[0] == "_") and name.replace("_", "a").isalnum() and name.isascii()
         if not sep or not ok_name:
-            raise _UsageError(f"--set wants NAME=VALUE (NAME: letters, digits, _), not {pair!r}")
+            raise UsageError(f"--set wants NAME=VALUE (NAME: letters, digits, _), not {pair!r}")
         # Variables hold transcript notation: escape what was typed.
         out[name] = escape_line(value.encode("utf-8", "surrogateescape"))
     return out
@@ -90,7 +106,7 @@ def _target_for(transcript: Transcript, url: str | None, starttls: bool = False)
     if url is None:
         url = transcript.target
         if not url:
-            raise _UsageError(
+            raise UsageError(
                 f"{transcript.source} names no target (no '# protoshell transcript · target: URL' "
                 "header): pass --target URL"
             )
@@ -99,23 +115,46 @@ def _target_for(transcript: Transcript, url: str | None, starttls: bool = False)
         if starttls:
             target = target.with_starttls()
     except TargetError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     declared = transcript_protocol(transcript)
     if declared is not None and declared != target.protocol:
-        raise _UsageError(
+        raise UsageError(
             f"{transcript.source} is a {declared.upper()} transcript, but the target "
             f"{target.url} speaks {target.protocol.upper()}"
         )
     return target
 
 
+def _max_lines_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-lines",
+        type=int,
+        default=DEFAULT_MAX_LINES,
+        metavar="N",
+        help=f"show at most N lines of a body, literal or message (default {DEFAULT_MAX_LINES})",
+    )
+
+
+def _max_lines(args: argparse.Namespace) -> int:
+    if args.max_lines < 0:
+        raise UsageError("--max-lines must be 0 or more")
+    return int(args.max_lines)
+
+
 def _connect_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="URL", help="server to replay against (default: the file's header)")
     p.add_argument("--starttls", action="store_true", help="upgrade to TLS after the greeting")
+    add_replay_options(p)
+    _max_lines_option(p)
+    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+
+
+def add_replay_options(p: argparse.ArgumentParser) -> None:
+    """The options every replay takes (``replay``, ``demo``, ``test``):
+    TLS trust, timeout, --strict, --set; read back by ``replay_options``."""
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--cafile", metavar="FILE", help="trust the CA certificates in FILE")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
-    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
     p.add_argument("--strict", action="store_true", help="compare whole lines (* is a wildcard), not just the status")
     p.add_argument(
         "--set",
@@ -126,8 +165,8 @@ def _connect_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _replay_parser() -> _Parser:
-    p = _Parser(
+def _replay_parser() -> Parser:
+    p = Parser(
         prog="protoshell replay",
         description="Send a transcript's C: lines to a server and check its S: lines.",
         epilog="exit status: 0 all matched, 1 mismatch, 2 bad file or usage, 3 network error",
@@ -154,15 +193,16 @@ def _prepare(
     args: argparse.Namespace, env: Environment
 ) -> tuple[Transcript, Target, dict[str, str]]:
     if args.timeout <= 0:
-        raise _UsageError("--timeout must be more than 0 seconds")
+        raise UsageError("--timeout must be more than 0 seconds")
+    _max_lines(args)
     try:
         transcript = load_transcript(args.file)
     except OSError as exc:
-        raise _UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     if all(isinstance(step, Comment) for step in transcript.steps):
-        raise _UsageError(f"{args.file} has nothing to replay (only comments)")
+        raise UsageError(f"{args.file} has nothing to replay (only comments)")
     target = _target_for(transcript, args.target, args.starttls)
-    variables = _variables(args.set)
+    variables = parse_variables(args.set)
     check_transcript(transcript, target.protocol, variables)
     return transcript, target, variables
 
@@ -178,7 +218,7 @@ def replay_main(
     try:
         args = _replay_parser().parse_args(list(argv))
         transcript, target, variables = _prepare(args, env)
-    except _UsageError as exc:
+    except UsageError as exc:
         env.error(str(exc))
         return ExitStatus.USAGE
     except (TranscriptError, ReplayUsageError) as exc:
@@ -206,15 +246,16 @@ def replay_main(
             controller = make_stepper(machine, env, printer.plain)
         else:
             controller = LineStepper(machine, env.stdin, printer.plain)
-    observers = [] if args.quiet else [_unless_closed(ExchangeRenderer(console))]
-    options = _options(args, variables, keep_going=args.keep_going)
+    observers = [] if args.quiet else [_unless_closed(ExchangeRenderer(console, max_lines=args.max_lines))]
+    options = replay_options(args, variables, keep_going=args.keep_going)
     engine = Engine(
         transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
     )
     return _run(engine, env)
 
 
-def _options(args: argparse.Namespace, variables: dict[str, str], *, keep_going: bool) -> ReplayOptions:
+def replay_options(args: argparse.Namespace, variables: dict[str, str], *, keep_going: bool = False) -> ReplayOptions:
+    """The ReplayOptions of ``add_replay_options``' arguments."""
     return ReplayOptions(
         strict=args.strict,
         timeout=args.timeout,
@@ -235,8 +276,8 @@ def _run(engine: Engine, env: Environment) -> int:
     return int(result.status)
 
 
-def _show_parser() -> _Parser:
-    p = _Parser(
+def _show_parser() -> Parser:
+    p = Parser(
         prog="protoshell show",
         description="Render a transcript in the shell's colours, or export it as HTML or SVG.",
     )
@@ -251,6 +292,7 @@ def _show_parser() -> _Parser:
     p.add_argument("-n", "--line-numbers", action="store_true", help="number the lines")
     p.add_argument("--phases", action="store_true", help="show each command's phase (identify, ask, answer, goodbye)")
     p.add_argument("--no-color", action="store_true", help="no colours on the terminal")
+    _max_lines_option(p)
     return p
 
 
@@ -261,12 +303,13 @@ def show_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     try:
         args = _show_parser().parse_args(list(argv))
         if not 20 <= args.width <= 1000:
-            raise _UsageError("--width must be between 20 and 1000")
+            raise UsageError("--width must be between 20 and 1000")
+        _max_lines(args)
         try:
             transcript = load_transcript(args.file)
         except OSError as exc:
-            raise _UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    except _UsageError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except UsageError as exc:
         env.error(str(exc))
         return ExitStatus.USAGE
     except TranscriptError as exc:
@@ -280,7 +323,9 @@ def show_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     protocol = args.protocol or guess_protocol(transcript)
     rows = rows_for(transcript, protocol, phases=args.phases)
     title = title_for(transcript, args.title)
-    view = TranscriptView(rows, title=title, target=transcript.target, line_numbers=args.line_numbers)
+    view = TranscriptView(
+        rows, title=title, target=transcript.target, line_numbers=args.line_numbers, max_lines=args.max_lines
+    )
     export = args.html or args.svg
     if not export:
         from ..render.console import OutputClosed
@@ -306,8 +351,8 @@ def show_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     return ExitStatus.OK
 
 
-def _demo_parser() -> _Parser:
-    p = _Parser(
+def _demo_parser() -> Parser:
+    p = Parser(
         prog="protoshell demo",
         description="Perform a transcript for a class: Enter sends the next line, typed out, "
         "with its phase; the server's real answer appears.",
@@ -328,9 +373,9 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
     try:
         args = _demo_parser().parse_args(list(argv))
         if args.pace is not None and not 0 <= args.pace <= 2:
-            raise _UsageError("--pace must be between 0 and 2 seconds per character")
+            raise UsageError("--pace must be between 0 and 2 seconds per character")
         transcript, target, variables = _prepare(args, env)
-    except _UsageError as exc:
+    except UsageError as exc:
         env.error(str(exc))
         return ExitStatus.USAGE
     except (TranscriptError, ReplayUsageError) as exc:
@@ -358,8 +403,8 @@ def demo_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
             wait=not args.no_wait,
             keys=keys,
         )
-        options = _options(args, variables, keep_going=True)
-        observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console)))]
+        options = replay_options(args, variables, keep_going=True)
+        observers = [_unless_closed(hide_typed(controller, ExchangeRenderer(console, max_lines=args.max_lines)))]
         engine = Engine(
             transcript, target, options, report=_unless_closed(reporter), controller=controller, observers=observers
         )

@@ -25,7 +25,8 @@ from typing import IO
 
 from ..render.replay_view import DemoPrinter
 from ..session import Exchange, Observer
-from .engine import SEND, ClientContext, Decision, ReplayEvent
+from .control import SEND, ClientContext, Decision
+from .results import ReplayEvent
 from .show import phase_of
 from .step import read_in_thread, read_line
 

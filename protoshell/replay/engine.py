@@ -32,31 +32,34 @@ Everything the engine does is reported as ``ReplayEvent`` objects to one
 callback, for a renderer; the session's Exchanges go to the observers given
 (the exchange renderer), with secrets that came from ``$password`` shown as
 ``<redacted>``.
+
+The engine's parts live in their own modules: results.py (options, events,
+results), control.py (the ``--step`` hook), preflight.py (static checks
+before connecting), early_send.py (what a batch run may send early), and
+checker.py (does a server line match); their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from ..auth import AuthError, auth_dialogue
+from ..auth import auth_dialogue
 from ..proto.base import ConnectionClosed, Payload, ResponseEnd
 from ..proto.base import ServerLine as WireLine
-from ..session import STARTTLS_DIALOGUE, Exchange, Observer, Session, SessionError
+from ..session import Exchange, Observer, Session, SessionError
 from ..status import ExitStatus, exit_for
-from ..target import SCHEMES, Target
+from ..target import Target
 from ..transcript.escape import REDACTED, escape_line, unescape_line
 from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine, Step, Transcript
 from ..transcript.variables import (
     RedactedLineError,
     VariableError,
-    compile_expected,
     is_redacted,
     substitute_bytes,
     variables_in,
@@ -69,10 +72,24 @@ from .checker import (
     describe_actual,
     describe_expected,
 )
+from .control import SEND, ClientContext, Controller, Decision
+from .early_send import EarlySend, wire_lines
+from .preflight import (
+    MAX_SLEEP,
+    META_COMMANDS,
+    PASSWORD_VARIABLE,
+    ReplayUsageError,
+    check_transcript,
+    client_line_numbers,
+    transcript_protocol,
+)
+from .results import Mismatch, ReplayEvent, ReplayOptions, ReplayResult
 
 __all__ = [
+    "MAX_SLEEP",
     "META_COMMANDS",
     "PASSWORD_VARIABLE",
+    "SEND",
     "ClientContext",
     "Controller",
     "Decision",
@@ -87,228 +104,7 @@ __all__ = [
     "transcript_protocol",
 ]
 
-# The variable that fills a ``<redacted>`` in a C: line and gives :auth its password.
-PASSWORD_VARIABLE = "password"
-META_COMMANDS = ("starttls", "auth", "sleep", "set", "raw")
-MAX_SLEEP = 60.0
-# The command that asks for TLS in each protocol (its last word of the
-# session's STARTTLS dialogue): STARTTLS, STLS.
-_STARTTLS_WORDS = frozenset(dialogue[-1] for dialogue in STARTTLS_DIALOGUE.values())
 _RESPONSE_KEEP = 64 << 10  # bytes of the last response kept for --step's "raw"
-
-
-class ReplayUsageError(ValueError):
-    """The transcript cannot be replayed as written; ``str()`` is one line,
-    ``file:line: what is wrong``."""
-
-
-# ---------------------------------------------------------------------------
-# Results and events
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """Where the server and the transcript disagree."""
-
-    filename: str
-    lineno: int
-    expected: str  # the transcript's line, in notation ("S: 250 OK")
-    actual: str  # what the server did, in notation
-    reason: str
-    expected_status: str | None = None
-    actual_status: str | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.filename}:{self.lineno}"
-
-    def one_line(self) -> str:
-        return f"{self.where}: {self.reason}: expected {self.expected!r}, got {self.actual!r}"
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayEvent:
-    """Something the replay did.  ``kind``:
-
-    - ``connected``: ``text`` is the target URL;
-    - ``sent``: a C: line went out (``lineno``, ``text`` in notation);
-    - ``matched``: an S: step matched (``lineno``; ``text`` what arrived,
-      or for a line, empty and ``raw`` its bytes: describing costs time);
-    - ``captured``: ``$name`` = value (``name``, ``text``);
-    - ``skipped``: server lines an elision skipped (``lineno`` of the ``...``,
-      ``count``), or a step the user skipped (``--step``);
-    - ``note``: anything else worth saying (``level``);
-    - ``comment``: a ``#`` line of the transcript was reached (``text``);
-    - ``mismatch``: ``mismatch`` is set;
-    - ``finished``: ``result`` is set.
-    """
-
-    kind: Literal[
-        "connected", "sent", "matched", "captured", "skipped", "note", "comment", "mismatch", "finished"
-    ]
-    lineno: int = 0
-    text: str = ""
-    name: str = ""
-    count: int = 0
-    level: Literal["info", "warning", "error"] = "info"
-    mismatch: Mismatch | None = None
-    result: ReplayResult | None = None
-    raw: bytes = b""  # "matched" a server line: its bytes (``text`` is then empty)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayResult:
-    status: ExitStatus
-    checked: int  # expected server steps that matched
-    sent: int  # client lines sent
-    mismatches: tuple[Mismatch, ...] = ()
-    message: str = ""  # why it stopped, when not all matched (network error, quit)
-    variables: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayOptions:
-    strict: bool = False
-    timeout: float = 10.0  # idle timeout for a response the server owes
-    insecure: bool = False
-    cafile: str | None = None
-    # --set values, in transcript notation (escape_line of the bytes).
-    variables: Mapping[str, str] = field(default_factory=dict)
-    # How long to wait for a line the server does not owe (after its turn
-    # ended) before deciding it will not come: unsolicited data (IMAP IDLE)
-    # arrives within it; a line the transcript has and the server has not
-    # is reported after it.
-    settle: float = 1.0
-    keep_going: bool = False  # report every mismatch instead of stopping at the first
-
-
-# ---------------------------------------------------------------------------
-# The --step / demo hook
-
-
-@dataclass(frozen=True, slots=True)
-class ClientContext:
-    """What a controller sees before a ``C:`` line is sent."""
-
-    filename: str
-    lineno: int
-    text: str  # the line in notation, as it will be sent (before $variables)
-    wire: bytes  # the bytes that will be sent (variables substituted)
-    protocol: str
-    last_response: tuple[bytes, ...]
-    variables: Mapping[str, str]
-    command_line: bytes  # the command this line belongs to (for a phase)
-    continuation: bool  # message text, a SASL response, an HTTP header...
-    problem: str = ""  # why the last edit could not be sent
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Literal["send", "skip", "quit"] = "send"
-    text: str | None = None  # an edited line, in notation
-
-
-SEND = Decision()
-
-
-class Controller(Protocol):
-    async def before_client(self, ctx: ClientContext) -> Decision: ...
-
-
-# ---------------------------------------------------------------------------
-# Static checks (before any connection)
-
-
-def transcript_protocol(transcript: Transcript) -> str | None:
-    """The protocol the transcript's header names (``protocol:`` or the
-    target's scheme), or None."""
-    for value in (transcript.header.get("protocol"), transcript.target):
-        if not value:
-            continue
-        scheme = value.split("://", 1)[0].strip().lower()
-        if scheme in SCHEMES:
-            return SCHEMES[scheme][0]
-    return None
-
-
-def client_line_numbers(transcript: Transcript) -> tuple[int, ...]:
-    return tuple(s.lineno for s in transcript.steps if isinstance(s, ClientLine))
-
-
-def _valid_name(name: str) -> bool:
-    return bool(name) and (name[0].isalpha() or name[0] == "_") and name.replace("_", "a").isalnum() and name.isascii()
-
-
-def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[str, str]) -> None:
-    """Refuse, before connecting, what cannot work: unknown meta-commands,
-    bad arguments, variables nothing defines, redacted lines without a
-    password.  Raises ReplayUsageError (``file:line: ...``)."""
-    src = transcript.source
-    known = set(variables)
-    for step in transcript.steps:
-        if isinstance(step, ServerLine):
-            if "$" in step.text:
-                known.update(step.variables)
-        elif isinstance(step, Meta):
-            _check_meta(step, protocol, known, f"{src}:{step.lineno}")
-        elif isinstance(step, ClientLine) and ("$" in step.text or REDACTED in step.text):
-            where = f"{src}:{step.lineno}"
-            missing = [n for n in step.variables if n not in known]
-            if missing:
-                names = ", ".join(f"${n}" for n in missing)
-                raise ReplayUsageError(
-                    f"{where}: {names} is not captured by an earlier S: line nor set "
-                    f"(capture it with S: ... ${missing[0]} ..., :set {missing[0]} VALUE, "
-                    f"or pass --set {missing[0]}=VALUE)"
-                )
-            if step.redacted and PASSWORD_VARIABLE not in known:
-                raise ReplayUsageError(
-                    f"{where}: this line was redacted when it was recorded; pass "
-                    f"--set {PASSWORD_VARIABLE}=SECRET to send the secret where it says "
-                    f"{REDACTED} (or write $name there and pass --set name=...)"
-                )
-
-
-def _check_meta(step: Meta, protocol: str, known: set[str], where: str) -> None:
-    name, args = step.command, step.args
-    if name not in META_COMMANDS:
-        raise ReplayUsageError(
-            f"{where}: unknown meta-command :{name} (replay knows "
-            + ", ".join(f":{m}" for m in META_COMMANDS)
-            + ")"
-        )
-    if name == "sleep":
-        try:
-            seconds = float(args[0]) if len(args) == 1 else math.nan
-        except ValueError:
-            seconds = math.nan
-        if not 0 <= seconds <= MAX_SLEEP:
-            raise ReplayUsageError(f"{where}: usage :sleep SECONDS (0 to {MAX_SLEEP:g})")
-    elif name == "set":
-        var, _, _value = step.argtext.partition(" ")
-        if not _valid_name(var):
-            raise ReplayUsageError(f"{where}: usage :set NAME VALUE (NAME: letters, digits, _)")
-        known.add(var)
-    elif name == "starttls":
-        if args:
-            raise ReplayUsageError(f"{where}: :starttls takes no arguments")
-        if protocol not in ("smtp", "pop3", "imap"):
-            raise ReplayUsageError(f"{where}: {protocol.upper()} has no STARTTLS (use https://)")
-    elif name == "auth":
-        if len(args) != 2:
-            raise ReplayUsageError(f"{where}: usage :auth plain|login USER (password from --set {PASSWORD_VARIABLE}=...)")
-        try:
-            auth_dialogue(protocol, args[0], args[1], "x")
-        except AuthError as exc:
-            raise ReplayUsageError(f"{where}: {exc}") from None
-        if PASSWORD_VARIABLE not in known:
-            raise ReplayUsageError(f"{where}: :auth needs the password: pass --set {PASSWORD_VARIABLE}=SECRET")
-    elif name == "raw" and not step.argtext:
-        raise ReplayUsageError(f"{where}: usage :raw TEXT (escapes \\r \\n \\t \\xHH; no CRLF added)")
-
-
-# ---------------------------------------------------------------------------
-# The engine
 
 
 class _Stop(Exception):
@@ -328,11 +124,6 @@ _Item = ActualLine | _PayloadItem | ActualClose
 def _expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(False)
-
-
-def _wire_lines(wire: bytes) -> bool:
-    """True when ``wire`` is one line ending in CRLF with no other CR/LF."""
-    return wire.endswith(b"\r\n") and b"\r" not in wire[:-2] and b"\n" not in wire[:-2]
 
 
 class Engine:
@@ -388,18 +179,16 @@ class Engine:
         # match it and the line needs nothing from them (``_presend``).
         self._index = 0  # the step being performed
         self._expecting = -1  # the S: step waiting for the server, or -1
-        # What the early send needs to know of a step, worked out when it is
-        # first needed (in the time the server takes to answer, not before
-        # connecting), once per distinct text: a long transcript repeats its
-        # lines.  Early lines are C: lines without $variables, <redacted>,
-        # a second line, STARTTLS, or HTTP (whose head may get a Host).
-        self._may_go_early = self._batch and self.protocol != "http"
-        self._starttls_of: dict[str, bool] = {}
-        self._early_of: dict[str, bytes | None] = {}
-        self._quick_of: dict[str, str | None] = {}
+        # (early_send.py: its rules and what it has worked out of the steps)
+        self._early_send = EarlySend(
+            transcript.steps,
+            self.checker,
+            strict=self.options.strict,
+            enabled=self._batch and self.protocol != "http",
+        )
         self._explicit_starttls = any(
             (isinstance(step, Meta) and step.command == "starttls")
-            or (isinstance(step, ClientLine) and self._starttls_line(step))
+            or (isinstance(step, ClientLine) and self._early_send.starttls_line(step))
             for step in transcript.steps
         )
 
@@ -501,16 +290,6 @@ class Engine:
             self._reading = True
         else:
             self._note(f"line {step.lineno}: <{step.text}> is an action replay cannot perform; not checked", step.lineno)
-
-    # -- connection -------------------------------------------------------
-    @staticmethod
-    def _is_starttls(step: Step) -> bool:
-        if isinstance(step, Meta):
-            return step.command == "starttls"
-        if isinstance(step, ClientLine):
-            words = step.raw.upper().split()
-            return bool(words) and (words[0] in _STARTTLS_WORDS or (len(words) == 2 and words[1] == b"STARTTLS"))
-        return False
 
     async def _connect(self, lineno: int) -> None:
         if self.session is not None:
@@ -794,7 +573,7 @@ class Engine:
             if item is not None and self._queue:
                 self._pop()
             return
-        if step is self.transcript.steps[self._index] and self._quick(self._index) == item.status is not None:
+        if step is self.transcript.steps[self._index] and self._early_send.quick(self._index) == item.status is not None:
             # Checked by its status alone, and it is that status (Checker.line
             # would say the same): the usual case, made cheap.
             self._pop()
@@ -898,89 +677,20 @@ class Engine:
                 f"the server sent more than the transcript expects {where}",
             )
 
-    def _starttls_line(self, step: ClientLine) -> bool:
-        text = step.text
-        if text not in self._starttls_of:
-            self._starttls_of[text] = self._is_starttls(step)
-        return self._starttls_of[text]
-
-    def _early(self, index: int) -> bytes | None:
-        """The C: line at ``index`` without its CRLF, when it may be sent
-        early; else None."""
-        step = self.transcript.steps[index]
-        if not self._may_go_early or not isinstance(step, ClientLine):
-            return None
-        text = step.text
-        if text not in self._early_of:
-            ok = "$" not in text and REDACTED not in text and _wire_lines(step.raw) and not self._starttls_line(step)
-            self._early_of[text] = step.raw[:-2] if ok else None
-        return self._early_of[text]
-
-    def _quick(self, index: int) -> str | None:
-        """For an S: line checked by its status alone, that status: then
-        neither ``_presend`` nor ``_expect_line`` needs a Checker call (it
-        would give the same answer).  Else None."""
-        step = self.transcript.steps[index]
-        if self.options.strict or not isinstance(step, ServerLine):
-            return None
-        text = step.text
-        if text not in self._quick_of:
-            try:
-                names = compile_expected(text).names
-            except ValueError:
-                names = ("?",)
-            self._quick_of[text] = None if names else self.checker.expected_status(step)
-        return self._quick_of[text]
-
-    def _skip_comments(self, index: int) -> int:
-        """The index of the first step from ``index`` on that is not a comment."""
-        steps = self.transcript.steps
-        while index < len(steps) and isinstance(steps[index], Comment):
-            index += 1
-        return index
-
     def _presend_plan(self) -> tuple[str, bytes] | None:
-        """Before a read, while waiting for an S: line with nothing queued:
-        (status, line) when that S: line is checked by its status alone and
-        the step after it is a C: line that can go early.  If the read then
-        brings exactly one line with that status, ending the turn, the S:
-        step matches it and the C: line is next: the session sends it at
-        once."""
+        """Session.presend_plan: see EarlySend.plan."""
         index = self._expecting
         if index < 0 or self._queue:
             return None
-        status = self._quick(index)
-        if status is None:
-            return None
-        following = self._skip_comments(index + 1)
-        line = self._early(following) if following < len(self.transcript.steps) else None
-        return None if line is None else (status, line)
+        return self._early_send.plan(index)
 
     def _presend(self, lines: Sequence[tuple[bytes, str | None]]) -> bytes | None:
-        """The next C: line, to send before the server's ``lines`` (raw,
-        status), which ended its turn, are emitted (``Session.presend``); or
-        None.  Only when the engine is waiting for an S: line with nothing
-        queued, the S: steps from there match these lines one for one, and
-        the step after them is a C: line that can go early: then every step
-        goes exactly as if the line had been sent in its turn."""
+        """Session.presend: see EarlySend.presend (only when the engine is
+        waiting for an S: line with nothing queued)."""
         index = self._expecting
         if index < 0 or self._queue:
             return None
-        steps = self.transcript.steps
-        count = len(steps)
-        for raw, status in lines:
-            index = self._skip_comments(index)
-            if index == count:
-                return None
-            step = steps[index]
-            if not isinstance(step, ServerLine):
-                return None
-            want = self._quick(index)
-            if (want is None or want != status) and not self.checker.line(step, ActualLine(raw, status)).ok:
-                return None
-            index += 1
-        index = self._skip_comments(index)
-        return self._early(index) if index < count else None
+        return self._early_send.presend(index, lines)
 
     # -- client lines -----------------------------------------------------
     def _fill(self, text: str) -> bytes:
@@ -1113,7 +823,7 @@ class Engine:
         session = self.session
         assert session is not None
         try:
-            if _wire_lines(wire):
+            if wire_lines(wire):
                 await session.send_line(wire[:-2])
             else:
                 await session.send_raw(wire)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..render.replay_view import ReplayPrinter
 from ..status import ExitStatus
 from .checker import ActualLine, describe_actual
-from .engine import ReplayEvent, ReplayResult
+from .results import ReplayEvent, ReplayResult
 
 __all__ = ["ReplayReporter", "verdict"]
 

@@ -14,39 +14,18 @@ turns a ``Transcript`` into its rows and knows no rich.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
-from ..proto import PROTOCOLS, line_status_for, vocabulary_for
-from ..proto.base import Outcome
+from ..proto import PROTOCOLS, framer_for, line_status_for, vocabulary_for
+from ..proto.base import NEED_DATA, Outcome, ProtocolError, ResponseEnd, strip_eol
 from ..render.replay_view import Row
 from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine, Transcript
-from .engine import transcript_protocol
+from .preflight import guess_protocol
 
-__all__ = ["guess_protocol", "outcome_for", "phase_of", "rows_for", "title_for"]
+__all__ = ["guess_protocol", "message_lines", "outcome_for", "phase_of", "rows_for", "title_for"]
 
-_SMTP_REPLY: Final = re.compile(r"[2-5]\d\d(?:[ -]|$)")
 _SMTP_OUTCOMES: Final[dict[str, Outcome]] = {"2": "ok", "3": "continue", "4": "temporary"}
 _POP3_OUTCOMES: Final[dict[str, Outcome]] = {"+OK": "ok", "-ERR": "error", "+": "continue"}
-
-
-def guess_protocol(transcript: Transcript) -> str | None:
-    """The protocol a transcript speaks: its header's, or a guess from the
-    server's lines (HTTP status lines, POP3 ``+OK``, IMAP ``*``, SMTP codes)."""
-    declared = transcript_protocol(transcript)
-    if declared is not None:
-        return declared
-    servers = [s.decoded for s in transcript.steps if isinstance(s, ServerLine)]
-    clients = [s.decoded for s in transcript.steps if isinstance(s, ClientLine)]
-    if any(t.startswith("HTTP/") for t in servers) or any(re.match(r"[A-Z]+ \S+ HTTP/\d", t) for t in clients):
-        return "http"
-    if any(t.upper().startswith(("+OK", "-ERR")) for t in servers):
-        return "pop3"
-    if any(t.startswith("* ") for t in servers) or any(re.match(r"[A-Za-z]+\d+ [A-Za-z]+", t) for t in clients):
-        return "imap"
-    if any(_SMTP_REPLY.match(t) for t in servers):
-        return "smtp"
-    return None
 
 
 def outcome_for(protocol: str | None, status: str | None) -> Outcome:
@@ -98,10 +77,45 @@ def phase_of(protocol: str | None, line: bytes) -> str | None:
     return command.phase if command is not None else None
 
 
+def message_lines(transcript: Transcript, protocol: str | None) -> frozenset[int]:
+    """Line numbers of the ``C:`` lines that are message text (SMTP after
+    354, up to the lone ``.``), as the protocol's own framer reads the
+    conversation when fed the ``S:`` lines as the server's bytes and the
+    ``C:`` lines as sent: the rule stays in the framer.  Where the framer
+    cannot follow the file (a lecture excerpt that starts mid-way, an
+    escape it refuses), the lines from there on are not message text."""
+    if protocol not in PROTOCOLS:
+        return frozenset()
+    framer = framer_for(protocol)
+    if not hasattr(framer, "in_data"):
+        return frozenset()
+    found: set[int] = set()
+    try:
+        for step in transcript.steps:
+            if isinstance(step, Narration) and step.kind == "connect":
+                framer = framer_for(protocol)
+            elif isinstance(step, ServerLine):
+                framer.receive_data(step.raw)
+                while (event := framer.next_event()) is not NEED_DATA:
+                    if isinstance(event, ResponseEnd) and event.starttls:
+                        framer.tls_started()
+            elif isinstance(step, ClientLine):
+                before = bool(getattr(framer, "in_data", False))
+                framer.send(strip_eol(step.raw))
+                if before and getattr(framer, "in_data", False):
+                    found.add(step.lineno)
+    except ProtocolError:
+        pass
+    return frozenset(found)
+
+
 def rows_for(transcript: Transcript, protocol: str | None, *, phases: bool = False) -> list[Row]:
     """The transcript as display rows, styled by outcome; a run of blank
-    lines in the file (between the lecture's blocks) shows as one."""
+    lines in the file (between the lecture's blocks) shows as one.  Content
+    rows (``Row.content``: server lines without a status, the client's
+    message text) are marked, for the view's ``--max-lines`` cut."""
     status_of = line_status_for(protocol) if protocol in PROTOCOLS else None
+    message = message_lines(transcript, protocol)
     rows: list[Row] = []
     last = 0
     for step in transcript.steps:
@@ -109,12 +123,15 @@ def rows_for(transcript: Transcript, protocol: str | None, *, phases: bool = Fal
             rows.append(Row(step.lineno - 1, "", "", "protoshell.note"))  # the file's blank line(s)
         last = step.lineno
         if isinstance(step, ClientLine):
-            aside = (phase_of(protocol, step.raw) or "") if phases else ""
-            rows.append(Row(step.lineno, "C: " if step.text else "C:", step.text, "protoshell.client", aside))
+            content = step.lineno in message
+            aside = (phase_of(protocol, step.raw) or "") if phases and not content else ""
+            rows.append(
+                Row(step.lineno, "C: " if step.text else "C:", step.text, "protoshell.client", aside, content, len(step.raw))
+            )
         elif isinstance(step, ServerLine):
             status = status_of(step.decoded) if status_of is not None else None
             style = f"protoshell.{outcome_for(protocol, status)}"
-            rows.append(Row(step.lineno, "S: " if step.text else "S:", step.text, style))
+            rows.append(Row(step.lineno, "S: " if step.text else "S:", step.text, style, "", status is None, len(step.raw)))
         elif isinstance(step, Narration):
             text = "..." if step.kind == "elision" else f"<{step.text}>"
             rows.append(Row(step.lineno, f"{step.side}: ", text, "protoshell.payload"))

@@ -31,7 +31,7 @@ from typing import IO
 
 from ..proto.base import strip_eol
 from ..transcript.escape import escape_line
-from .engine import SEND, ClientContext, Decision
+from .control import SEND, ClientContext, Decision
 
 __all__ = ["HELP", "LineStepper", "StepMachine", "StepReply", "format_raw", "hexdump", "read_line"]
 

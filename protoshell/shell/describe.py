@@ -153,8 +153,10 @@ def last_status(exchanges: Iterable[Exchange]) -> str | None:
     return status
 
 
-def last_summary(exchanges: Sequence[Exchange], rtt: float | None) -> list[str]:
-    """``:last``: the last response, parsed: status, headers, size."""
+def last_summary(exchanges: Sequence[Exchange], rtt: float | None, left_out: tuple[int, int] = (0, 0)) -> list[str]:
+    """``:last``: the last response, parsed: status, headers, size.
+    ``left_out``: (lines, octets) of the response that were counted but
+    not kept (``Session.last_left_out``: past the first 1,000 lines)."""
     lines = [ex for ex in exchanges if ex.direction == "S"]
     if not lines:
         return ["no response yet"]
@@ -179,7 +181,9 @@ def last_summary(exchanges: Sequence[Exchange], rtt: float | None) -> list[str]:
         out.append("headers:")
         width = max(len(n) for n, _ in headers)
         out.extend(f"  {n + ':':<{width + 1}} {v.strip()}" for n, v in headers)
-    out.append(f"lines: {len(server_lines)}; payload: {payload} octets; on the wire: {wire} octets")
+    out.append(
+        f"lines: {len(server_lines) + left_out[0]}; payload: {payload} octets; on the wire: {wire + left_out[1]} octets"
+    )
     if rtt is not None:
         out.append(f"round trip: {rtt * 1000:.1f} ms")
     return out

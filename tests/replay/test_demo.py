@@ -87,3 +87,22 @@ def test_demo_on_a_terminal_takes_single_keys_and_restores_the_terminal(tmp_path
     assert status == 1  # stopped by the user
     assert "z" not in before.replace("\x1b", "").split("C: ")[0]  # the key was not echoed before the typed line
     assert " icanon " in f" {after} " and " echo " in f" {after} "
+
+
+def test_demo_cuts_a_long_retr_at_max_lines(dovecot: object, tmp_path: object) -> None:
+    from pathlib import Path
+
+    message = b"Subject: long\r\n\r\n" + b"".join(b"line %d\r\n" % i for i in range(3000))
+    dovecot.deliver(message)  # type: ignore[attr-defined]
+    lesson = Path(str(tmp_path)) / "retr.txt"
+    lesson.write_text(
+        f"# protoshell transcript · target: {dovecot.pop3_url}\n"  # type: ignore[attr-defined]
+        "S: +OK\nC: USER bob\nS: +OK\nC: PASS redqueen\nS: +OK\nC: RETR 1\nS: +OK\nS: ...\nS: .\nC: QUIT\nS: +OK\n",
+        encoding="utf-8",
+    )
+    r = demo(str(lesson), "--pace", "0", "--no-wait", "--max-lines", "4")
+    assert r.status == 0, r.out[-2000:] + r.err
+    lines = r.out.splitlines()
+    assert len(lines) < 40, r.out[-2000:]
+    assert "S: line 1" in lines and "S: line 2" not in lines  # 2 header lines, then 2 of the body
+    assert f"S: <server sends 3002 lines ({len(message)} octets) of message text: first 4 lines shown (--max-lines)>" in lines

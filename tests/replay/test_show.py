@@ -90,3 +90,61 @@ def test_rows_style_server_lines_by_outcome() -> None:
     assert rows["EHLO bar.com"].style == "protoshell.client"
     assert title_for(t, None).startswith("Lesson: SMTP")
     assert title_for(t, "mine") == "mine"
+
+
+def _long_transcript(tmp_path: Path) -> Path:
+    """A POP3 RETR of 500 lines and an SMTP-like DATA are not in one file;
+    this one is POP3 (the header says so) with a long S: block."""
+    lines = ["# protoshell transcript · target: pop3://127.0.0.1:1110", "C: RETR 1", "S: +OK 500 lines"]
+    lines += [f"S: line {i}" for i in range(500)] + ["S: ..stuffed", "S: .", "C: QUIT", "S: +OK bye"]
+    path = tmp_path / "retr.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_long_server_block_is_cut_like_the_shell_cuts_it(tmp_path: Path) -> None:
+    path = _long_transcript(tmp_path)
+    r = show(str(path), "--max-lines", "3")
+    assert r.status == 0, r.err
+    out = r.out.splitlines()
+    octets = sum(len(f"line {i}\r\n") for i in range(500)) + len("..stuffed\r\n")
+    i = out.index("S: +OK 500 lines")
+    assert out[i + 1 : i + 7] == [
+        "S: line 0",
+        "S: line 1",
+        "S: line 2",
+        f"S: <server sends 501 lines ({octets} octets): first 3 lines shown (--max-lines)>",
+        "S: .",
+        "C: QUIT",
+    ]
+    assert len(show(str(path)).out.splitlines()) < 220  # the default: 200 lines
+    svg = tmp_path / "retr.svg"
+    assert show(str(path), "--max-lines", "3", "--svg", str(svg)).status == 0
+    drawn = svg.read_text(encoding="utf-8").replace("&#160;", " ")
+    assert "line 2" in drawn and "line 3" not in drawn  # the export is cut too
+
+
+def test_message_text_after_354_is_cut_and_the_dot_is_shown(tmp_path: Path) -> None:
+    lines = ["# protoshell transcript · target: smtp://127.0.0.1:2525", "S: 220 hi", "C: EHLO me", "S: 250 hi"]
+    lines += ["C: MAIL FROM:<a@b>", "S: 250 OK", "C: RCPT TO:<c@d>", "S: 250 OK", "C: DATA", "S: 354 go"]
+    lines += [f"C: QUIT {i}" for i in range(50)] + ["C: .", "S: 250 queued", "C: QUIT", "S: 221 bye"]
+    path = tmp_path / "data.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = show(str(path), "--max-lines", "2", "--phases")
+    assert r.status == 0, r.err
+    out = r.out.splitlines()
+    i = out.index("S: 354 go")
+    octets = sum(len(f"QUIT {i}\r\n") for i in range(50))
+    assert out[i + 1 : i + 6] == [
+        "C: QUIT 0",  # message text: no phase beside it, even if it reads like a command
+        "C: QUIT 1",
+        f"C: <client sends 50 lines ({octets} octets): first 2 lines shown (--max-lines)>",
+        "C: .",
+        "S: 250 queued",
+    ]
+    assert "C: QUIT   [goodbye]" in out
+
+
+def test_show_max_lines_usage() -> None:
+    r = show(str(SMTP), "--max-lines", "-1")
+    assert r.status == 2 and "--max-lines" in r.err

@@ -176,3 +176,33 @@ def test_imap_auth_plain(dovecot: Dovecot) -> None:
         sh.line(":quit")
         assert sh.wait_exit() == 0
         assert "AGJvYgByZWRxdWVlbg==" not in sh.text
+
+
+def test_pop3_retr_is_cut_on_screen_and_save_body_gets_it_whole(dovecot: Dovecot, tmp_path: Path) -> None:
+    message = b"Subject: long\r\n\r\n" + b"".join(
+        (b".dot %d\r\n" if i % 7 == 0 else b"line %d\r\n") % i for i in range(5000)
+    ) + b".\r\n..\r\nend\r\n"
+    dovecot.deliver(message)
+    body = tmp_path / "m.eml"
+    with running_shell(dovecot.pop3_url, "--max-lines", "5") as sh:
+        sh.expect(r"^S: \+OK ")
+        sh.line("USER bob")
+        sh.expect(r"^S: \+OK")
+        sh.line("PASS redqueen")
+        sh.expect(r"^S: \+OK")
+        sh.line(f":save-body {body}")
+        sh.line("RETR 1")
+        m = sh.expect(r"^S: <server sends (\d+) lines \((\d+) octets\) of message text: first 5 lines shown \(--max-lines\)>$")
+        assert int(m[1]) == message.count(b"\r\n")
+        sh.expect(r"^S: \.$")
+        sh.expect(rf"saved {len(message)} octets to ")
+        sh.line(":last")  # counts every line, though only the first 1,000 are kept
+        sh.expect(r"^status: \+OK \(ok\)$")
+        lines = message.count(b"\r\n") + 2  # +OK, the message, "."
+        sh.expect(rf"^lines: {lines}; payload: 0 octets; on the wire: \d+ octets$")
+        sh.line("TOP 1 3000")
+        sh.expect(r"^S: <server sends 3002 lines ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+        assert len(sh.text.splitlines()) < 60
+    assert body.read_bytes() == message[: message.index(b"line 3000\r\n")]  # the last one: TOP's

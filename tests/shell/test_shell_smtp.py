@@ -290,3 +290,25 @@ def test_history_is_kept_per_protocol_and_ctrl_r_finds_it(smtp_server: SMTPServe
         sh.expect(r"^C: EHLO remembered\.example$")
         sh.line(":quit")
         assert sh.wait_exit() == 0
+
+
+def test_long_message_pasted_after_data_is_cut_on_screen_but_sent_whole(smtp_server: SMTPServer, tmp_path: Path) -> None:
+    record = tmp_path / "data.txt"
+    text = [f"line {i}" for i in range(2000)] + [".dot"]
+    with running_shell(smtp_server.url, "--max-lines", "4", "--record", str(record)) as sh:
+        sh.expect(r"^S: 220 ")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        sh.type("\x1b[200~" + "\n".join([*text, "."]) + "\x1b[201~")  # pasted (bracketed paste)
+        sh.line("")
+        sh.expect(r"^C: <client sends 2001 lines \(\d+ octets\) of message text: first 4 lines shown \(--max-lines\)>$")
+        sh.expect(r"^C: \.$")
+        sh.expect(r"^S: 250 OK message accepted")
+        sh.line("QUIT")
+        assert sh.wait_exit() == 0
+        assert "C: line 3" in sh.text and "C: line 4\n" not in sh.text
+    got = smtp_server.wait_for_messages(1)[0]
+    assert got.data.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n") == [t.encode() for t in text]
+    recorded = record.read_text(encoding="utf-8")
+    assert all(f"C: {t}\n" in recorded for t in text)

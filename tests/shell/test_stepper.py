@@ -13,9 +13,11 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from protoshell.cli import _make_stepper
 from protoshell.context import Environment
+from protoshell.replay.cli_entry import replay_main
 from protoshell.replay.step import LineStepper, StepMachine
-from protoshell.shell.stepper import PromptStepper, make_stepper, replay_main
+from protoshell.shell.stepper import PromptStepper, make_stepper
 from tests.replay.support import LectureSMTP, running_lecture_smtp
 
 TRANSCRIPT = "S: 220 *\nC: EHLO me\nS: 250-*\nS: ...\nC: MAIL FROM:<Smith@bar.com>\nS: 250 OK\nC: NOOP\nS: 250 OK\nC: QUIT\nS: 221 *\n"
@@ -39,7 +41,9 @@ def run_stepping(path: Path, url: str, keys: str, *extra: str) -> tuple[int, str
 
         def run() -> None:
             with create_app_session(input=pipe, output=DummyOutput()):
-                result.append(replay_main([str(path), "--target", url, "--timeout", "5", *extra], env=env))
+                result.append(replay_main(
+                        [str(path), "--target", url, "--timeout", "5", *extra], env=env, make_stepper=_make_stepper
+                    ))
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()

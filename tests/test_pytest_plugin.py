@@ -1,0 +1,120 @@
+"""The pytest plugin (protoshell/pytest_plugin.py), run as users run it: a
+``python -m pytest`` subprocess on a folder of transcripts, with the
+plugin found through its ``pytest11`` entry point, against a real SMTP
+server (aiosmtpd, the lecture's) and a dead port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.servers import HOST, free_port
+from tests.replay.suite_files import SMTP_FAIL, SMTP_PASS, header
+from tests.replay.support import running_lecture_smtp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+USES_THE_FIXTURE = """\
+def test_the_targets_are_given(protoshell_target):
+    assert set(protoshell_target) == {"imap"}
+    assert protoshell_target["imap"].startswith("imap://127.0.0.1:")
+"""
+
+
+def pytest_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest`` in ``folder`` (outside this repository, so its
+    conftest does not load); plugins that would change the report are off."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-rA", *args],
+        cwd=folder,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def failure_section(out: str, name: str) -> list[str]:
+    """The lines of the FAILURES section pytest printed for transcript ``name``."""
+    after = out.split(f" transcript {name} ", 1)[1].split("\n", 1)[1]
+    lines = []
+    for line in after.splitlines():
+        if line.startswith(("____", "====")):
+            break
+        lines.append(line.strip())
+    return lines
+
+
+@pytest.fixture
+def lecture_smtp() -> Iterator[Any]:
+    """aiosmtpd answering like the lecture's server (550 for Green@foo.com)."""
+    with running_lecture_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def folder(tmp_path: Path, lecture_smtp: Any) -> Path:
+    (tmp_path / "ok.txt").write_text(header(lecture_smtp.url) + SMTP_PASS, encoding="utf-8")
+    (tmp_path / "bad.txt").write_text(header(lecture_smtp.url) + SMTP_FAIL, encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a transcript\n", encoding="utf-8")
+    (tmp_path / "dead.txt").write_text(header(f"smtp://{HOST}:{free_port()}") + SMTP_PASS, encoding="utf-8")
+    (tmp_path / "test_uses_fixture.py").write_text(USES_THE_FIXTURE, encoding="utf-8")
+    return tmp_path
+
+
+def test_each_transcript_is_an_item_a_mismatch_reports_file_line_expected_got(
+    folder: Path, lecture_smtp: Any
+) -> None:
+    # dead.txt's header names a dead SMTP port; --protoshell-target is IMAP's.
+    imap = f"imap://{HOST}:{free_port()}"
+    r = pytest_run(folder, "--protoshell-target", imap, ".")
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout
+    assert "2 failed, 2 passed" in out
+    assert "PASSED ok.txt::ok.txt" in out
+    assert "PASSED test_uses_fixture.py::test_the_targets_are_given" in out
+    assert "notes.txt" not in out
+    assert failure_section(out, "bad.txt") == [
+        "bad.txt:8: expected status 250, the server answered 550",
+        'expected: S: 250 <ok> & "fine"',
+        "got: S: 550 No such user here",
+    ]
+    # No traceback, and nothing of protoshell's insides.
+    assert "Traceback" not in out and "protoshell/" not in out and "engine.py" not in out
+    assert "FAILED bad.txt::bad.txt - bad.txt:8: expected status 250" in out
+    # A network error: one line.
+    (line,) = failure_section(out, "dead.txt")
+    assert line.startswith("dead.txt: connection refused by 127.0.0.1:")
+
+
+def test_without_the_option_nothing_changes(folder: Path) -> None:
+    r = pytest_run(folder, "--collect-only", "-q", ".")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == "test_uses_fixture.py::test_the_targets_are_given"
+    assert "ok.txt" not in r.stdout and "bad.txt" not in r.stdout
+    r = pytest_run(folder, ".")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 skipped" in r.stdout and "no --protoshell-target given" in r.stdout
+
+
+def test_a_bad_option_is_a_usage_error(folder: Path) -> None:
+    r = pytest_run(folder, "--protoshell-target", "gopher://h", ".")
+    assert r.returncode == 4  # pytest's usage error
+    assert "protoshell: unknown scheme 'gopher'" in r.stderr
+
+
+def test_importing_the_plugin_loads_nothing_of_protoshell_replay() -> None:
+    """pytest loads the plugin in every run (protoshell's own suite too):
+    it must cost nothing when its option is not given."""
+    code = (
+        "import sys, protoshell.pytest_plugin; "
+        "print(sorted(m for m in sys.modules if m.startswith('protoshell.replay')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
