@@ -121,9 +121,6 @@ def _inside_message(session: Session) -> bool:
 
 
 async def _http_requests(session: Session, stdin: StdinLines) -> None:
-    from .proto.http import complete_request
-
-    target = session.target
     head: list[bytes] = []
     while True:
         raw = await stdin.readline()
@@ -147,14 +144,9 @@ async def _http_requests(session: Session, stdin: StdinLines) -> None:
                 chunks.append(more)
                 have += len(more)
             body = b"".join(chunks)[:length]
-        lines = complete_request(head, target.host, target.port, target.default_port, body_length=len(body) if body else None)
         if session.closed:
             raise SessionError("closed", "the server closed the connection before the next request")
-        for line in lines:
-            await session.send_line(line)
-        await session.send_line(b"")
-        if body:
-            await session.send_body(body)
+        await session.send_request(head, body)
         await session.wait_turn()
         head = []
         if not raw:
