@@ -27,10 +27,11 @@ quarter of a second: ``session.PULL_SLICE``).  A connection is not
 thread-safe: use it from one thread.
 
 Limits are the session's: a response keeps its first ``LAST_RESPONSE_LINES``
-lines (as ``:last`` does) and its last one, and at most ``max_payload`` bytes of payload (IMAP
-literals, an HTTP body) in memory; ``send(..., save_body=PATH)`` streams the
-payload to a file instead (``save_body.BodySaver``, as ``--save-body``), so
-a response of any size costs bounded memory.
+lines (as ``:last`` does) and its last one, and at most ``max_payload``
+bytes of payload (IMAP literals, an HTTP body) in memory; ``send(...,
+save_body=PATH)`` streams the payload (or a POP3 message) to a file instead
+(``save_body.BodySaver``, as ``--save-body``), so a response of any size
+costs bounded memory.
 """
 
 from __future__ import annotations
@@ -446,11 +447,12 @@ class Connection:
         shell.  A line that awaits no reply (message text after 354, IMAP
         literal octets) returns at once, a Response with ``status`` None.
 
-        ``save_body``: stream the payload (IMAP literals, an HTTP body) to
-        that file, never holding it in memory; the file holds the last
-        payload of the response.  ``check``: raise RefusedError if the
-        server refused.  ``timeout``: this call's idle timeout (the
-        connection's by default), restarted whenever bytes arrive."""
+        ``save_body``: stream the payload (IMAP literals, an HTTP body, a
+        POP3 RETR or TOP message) to that file, never holding it in memory;
+        the file holds the last payload of the response.  ``check``: raise
+        RefusedError if the server refused.  ``timeout``: this call's idle
+        timeout (the connection's by default), restarted whenever bytes
+        arrive."""
         data = _line_bytes(line)
         if self._target.protocol == "http":
             head = _text_lines(data)
