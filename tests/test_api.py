@@ -582,8 +582,13 @@ def test_the_readme_example_runs(
         code = code.replace(f"127.0.0.1:{default}", f"{HOST}:{port}")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README
-    out = capsys.readouterr().out
-    assert "True A0001 OK" in out
+    printed = capsys.readouterr().out.splitlines()
+    # Each print(...) says what it prints in its comment ("..." for what varies).
+    claims = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line]
+    assert len(printed) == len(claims) == 4
+    for claim, line in zip(claims, printed, strict=True):
+        pattern = ".*".join(re.escape(part) for part in claim.split("..."))
+        assert re.fullmatch(pattern, line), (claim, line)
     assert (tmp_path / "message.eml").read_bytes().startswith(b"Subject: hello")
     done = replay(
         tmp_path / "session.txt",
