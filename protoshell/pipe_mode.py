@@ -109,20 +109,8 @@ async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], Non
             if session.framer.pending:
                 await session.wait_turn()
     await session.wait_turn()
-    await _let_server_hang_up(session)
+    await session.let_server_hang_up()
     return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
-
-
-async def _let_server_hang_up(session: Session, grace: float = 1.0) -> None:
-    """After a goodbye, the server closes first (RFC 5321 4.1.1.10, RFC 1939
-    6, RFC 3501 6.1.3); wait a moment for it so the output and a recording
-    end the way the conversation really did, not by a race."""
-    if session.closed or not session.said_goodbye:
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    while not session.closed and loop.time() < deadline:
-        await asyncio.sleep(0.01)
 
 
 def _inside_message(session: Session) -> bool:
@@ -133,9 +121,6 @@ def _inside_message(session: Session) -> bool:
 
 
 async def _http_requests(session: Session, stdin: StdinLines) -> None:
-    from .proto.http import complete_request
-
-    target = session.target
     head: list[bytes] = []
     while True:
         raw = await stdin.readline()
@@ -159,14 +144,9 @@ async def _http_requests(session: Session, stdin: StdinLines) -> None:
                 chunks.append(more)
                 have += len(more)
             body = b"".join(chunks)[:length]
-        lines = complete_request(head, target.host, target.port, target.default_port, body_length=len(body) if body else None)
         if session.closed:
             raise SessionError("closed", "the server closed the connection before the next request")
-        for line in lines:
-            await session.send_line(line)
-        await session.send_line(b"")
-        if body:
-            await session.send_body(body)
+        await session.send_request(head, body)
         await session.wait_turn()
         head = []
         if not raw:

@@ -14,6 +14,7 @@ so a Ctrl-C or a dropped connection loses nothing already seen.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TextIO
 
 from .proto.base import ConnectionClosed, Payload, ResponseEnd
 from .session import Exchange
@@ -42,6 +43,11 @@ class Recorder:
         says that a replay needs the state the session had.  Raises OSError
         when the file cannot be written."""
         stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed by close()
+        return cls.to_stream(stream, target, redact=redact, mid_session=mid_session)
+
+    @classmethod
+    def to_stream(cls, stream: TextIO, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
+        """As ``open``, into an open text stream, which ``close()`` closes."""
         writer = TranscriptWriter(stream, target=target.url, started=_now_iso(), protocol=target.protocol, redact=redact)
         if mid_session:
             writer.comment("recording started in the middle of a session: the greeting and what came")

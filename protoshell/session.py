@@ -134,6 +134,16 @@ STARTTLS_DIALOGUE: dict[str, tuple[bytes, ...]] = {
 }
 
 
+def _running_task() -> asyncio.Task[object] | None:
+    """The task that pumps a pull-mode session, or None when it is driven
+    with no event loop at all (``protoshell.api`` steps its coroutines by
+    hand: they never suspend); then Ctrl-C is a plain KeyboardInterrupt."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
 class Session:
     def __init__(
         self,
@@ -324,6 +334,24 @@ class Session:
         closes next (``proto.base.GOODBYE_STATES``)."""
         return getattr(self.framer, "state", "") in GOODBYE_STATES
 
+    async def let_server_hang_up(self, grace: float = 1.0) -> None:
+        """After a goodbye the server closes first (RFC 5321 4.1.1.10, RFC
+        1939 6, RFC 3501 6.1.3): wait up to ``grace`` seconds for it, so
+        that what is shown and recorded ends the way the conversation
+        really did, not by a race between the two sides' closes."""
+        if self.closed or not self.said_goodbye:
+            return
+        deadline = time.monotonic() + grace
+        while not self.closed and self.error is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.pull:
+                if not await self.pump(left):
+                    return
+            else:
+                await asyncio.sleep(0.01)
+
     @property
     def presented_line(self) -> bytes | None:
         """The line sent early whose Exchange is not emitted yet (see
@@ -344,6 +372,23 @@ class Session:
         if p.error is not None:
             raise p.error
         return p.wire
+
+    async def send_request(self, head: Sequence[bytes], body: bytes = b"") -> None:
+        """One HTTP request: ``head`` as typed (the request line and field
+        lines, no terminators, no final empty line), completed by the one
+        Host / Content-Length rule (``proto.http.complete_request``), then
+        the empty line that ends it and ``body``."""
+        from .proto.http import complete_request
+
+        target = self.target
+        lines = complete_request(
+            list(head), target.host, target.port, target.default_port, body_length=len(body) if body else None
+        )
+        for line in lines:
+            await self.send_line(line)
+        await self.send_line(b"")
+        if body:
+            await self.send_body(body)
 
     async def send_raw(self, data: bytes) -> None:
         """Bytes exactly as given (``:raw``); the framer still learns from them."""
@@ -400,9 +445,12 @@ class Session:
             self.before_wait()
         transport = self.transport
         task = self._pull_task
-        if task is None:
-            # Once: each asyncio.current_task() costs a getpid() system call.
-            task = self._pull_task = asyncio.current_task()
+        if task is None or task.done():
+            # Once per task: each asyncio.current_task() costs a getpid()
+            # system call.  (A done task: the session outlived the task that
+            # first pumped it, as with protoshell.api in one notebook cell
+            # after another.)
+            task = self._pull_task = _running_task()
         armed = self._arm() if self.presend_plan is not None else None
         left = timeout
         while True:

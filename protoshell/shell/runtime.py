@@ -347,8 +347,6 @@ class Shell:
         await self.send_raw(data)
 
     async def _send_http(self, text: str, *, wait: bool) -> None:
-        from ..proto.http import complete_request
-
         if not text.strip() and self.http_body is None:
             return
         head, body = split_http_request(text)
@@ -360,20 +358,7 @@ class Shell:
         if self.closed:
             self.note("the server had closed the connection; reconnecting")
             await self.reconnect()
-        session = self._require_session()
-        target = self.target
-        lines = complete_request(
-            head,
-            target.host,
-            target.port,
-            target.default_port,
-            body_length=len(body) if body else None,
-        )
-        for line in lines:
-            await session.send_line(line)
-        await session.send_line(b"")
-        if body:
-            await session.send_body(body)
+        await self._require_session().send_request(head, body)
         if wait:
             await self.wait()
 

@@ -270,7 +270,7 @@ def text_to_line(text: str) -> bytes:
 _FIXED, _BACKSLASH, _DOLLAR, _SPACE, _LF, _MARK = range(6)
 _NARRATION_RE: Final = re.compile(r"<[^<>]*>")
 _NAME_START: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_{")
-_FAST_OK: Final = re.compile(r"[ -#%-;=-\[\]-~]*")  # printable ASCII minus \ $ <
+_FAST_OK: Final = re.compile(r"[ -#%-\[\]-~]*")  # printable ASCII minus \ $
 
 
 def _units(segments: Sequence[Segment]) -> tuple[list[str], list[int]]:
@@ -318,14 +318,25 @@ def _units(segments: Sequence[Segment]) -> tuple[list[str], list[int]]:
 def _render(segments: Sequence[Segment], suffix: str) -> str:
     """Notation for content segments plus a terminator suffix ("", ``\\n``
     or ``\\c``)."""
-    if len(segments) == 1 and isinstance(segments[0], bytes):
-        # Fast path: plain printable ASCII needs no decision at all.
+    data = [seg for seg in segments if isinstance(seg, bytes)]
+    if len(data) == len(segments):
+        # Fast path: plain printable ASCII needs no decision at all.  (A
+        # redactor's line with nothing redacted is [content, b""] here.)
         try:
-            plain = segments[0].decode("ascii")
+            plain = b"".join(data).decode("ascii")
         except UnicodeDecodeError:
             pass
         else:
-            if _FAST_OK.fullmatch(plain) and not plain.endswith(" ") and plain != "...":
+            if (
+                _FAST_OK.fullmatch(plain)
+                and not plain.endswith(" ")
+                and plain != "..."
+                # "<" matters only where it could start a narration (the
+                # whole line) or spell the redaction marker: MAIL FROM:<a@b>
+                # is plain.
+                and not plain.startswith("<")
+                and REDACTED not in plain
+            ):
                 return plain + suffix
     units, kinds = _units(segments)
     n = len(units)
