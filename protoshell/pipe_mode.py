@@ -9,6 +9,7 @@ requests are the lines up to an empty line, completed by the one rule in
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
 from typing import IO
@@ -58,11 +59,12 @@ class StdinLines:
         threading.Thread(target=self._work, name="protoshell-stdin", daemon=True).start()
 
     def _work(self) -> None:
+        readline = _unbuffered_readline(self._stream)
         while True:
             self._room.acquire()
             item: bytes | BaseException
             try:
-                item = self._stream.readline()
+                item = readline()
             except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
                 item = exc
             try:
@@ -85,6 +87,44 @@ class StdinLines:
         if not item:
             self._done = True
         return item
+
+
+STDIN_CHUNK = 64 << 10
+STDIN_MAX_LINE = 2 << 20  # bytes of one input line (bounded memory); longer is a usage error
+
+
+def _unbuffered_readline(stream: IO[bytes]) -> Callable[[], bytes]:
+    """``readline`` for the reader thread.  On a real file descriptor it
+    reads with ``os.read``, not through ``sys.stdin.buffer``: a daemon
+    thread blocked inside a BufferedReader holds its lock, and the
+    interpreter's shutdown after Ctrl-C then aborts the process ("could not
+    acquire lock for <stdin> at interpreter shutdown", SIGABRT) instead of
+    exiting 130.  Streams without a descriptor (tests) use their own."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return stream.readline
+    buf = bytearray()
+
+    def readline() -> bytes:
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl >= 0:
+                line = bytes(buf[: nl + 1])
+                del buf[: nl + 1]
+                return line
+            if len(buf) > STDIN_MAX_LINE:
+                raise SessionError("usage", f"an input line is longer than {STDIN_MAX_LINE >> 20} MiB; not sent")
+            start = len(buf)
+            chunk = os.read(fd, STDIN_CHUNK)
+            if not chunk:
+                line = bytes(buf)
+                buf.clear()
+                return line
+            buf.extend(chunk)
+
+    return readline
 
 
 async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], None] | None = None) -> ExitStatus:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 import time
 
-from protoshell.pipe_mode import READ_AHEAD, StdinLines
+import pytest
+
+from protoshell.pipe_mode import (
+    READ_AHEAD,
+    STDIN_CHUNK,
+    STDIN_MAX_LINE,
+    StdinLines,
+    _unbuffered_readline,
+)
+from protoshell.session import SessionError
 
 
 class CountingStream(io.BytesIO):
@@ -58,3 +68,46 @@ def test_a_read_error_reaches_the_caller() -> None:
     t0 = time.monotonic()
     assert asyncio.run(main()) == "stdin went away"
     assert time.monotonic() - t0 < 2
+
+
+class _FdOnly:
+    """A stream with a real descriptor whose buffered readline must not be
+    used (the reader thread would hold sys.stdin.buffer's lock)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readline(self) -> bytes:
+        raise AssertionError("read through the buffered object")
+
+
+def test_stdin_with_a_descriptor_is_read_with_os_read_not_its_buffer() -> None:
+    """A daemon thread blocked in BufferedReader.readline made the shutdown
+    after Ctrl-C abort the process (SIGABRT, 'could not acquire lock for
+    <stdin>') about one time in four: the thread now reads the descriptor."""
+    r, w = os.pipe()
+    try:
+        data = b"EHLO me\r\nNOOP\n" + b"x" * 100_000 + b"\nlast"  # more than a pipe holds
+        writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))
+        writer.start()
+        readline = _unbuffered_readline(_FdOnly(r))  # type: ignore[arg-type]
+        assert [readline() for _ in range(5)] == [b"EHLO me\r\n", b"NOOP\n", b"x" * 100_000 + b"\n", b"last", b""]
+        writer.join(10)
+    finally:
+        os.close(r)
+
+
+def test_an_endless_input_line_is_a_usage_error_not_unbounded_memory() -> None:
+    r, w = os.pipe()
+    try:
+        writer = threading.Thread(target=lambda: (os.write(w, b"y" * (STDIN_MAX_LINE + 2 * STDIN_CHUNK)), os.close(w)))
+        writer.start()
+        readline = _unbuffered_readline(_FdOnly(r))  # type: ignore[arg-type]
+        with pytest.raises(SessionError, match="longer than"):
+            readline()
+        writer.join(10)
+    finally:
+        os.close(r)
