@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from ..status import ExitStatus
 from .suite import FileResult
 
-__all__ = ["junit_tree", "write_junit"]
+__all__ = ["junit_names", "junit_tree", "write_junit"]
 
 
 def _classname(path: str) -> str:
@@ -29,10 +29,14 @@ def _classname(path: str) -> str:
     return f"protoshell.{dotted}" if dotted else "protoshell"
 
 
+def junit_names(path: str) -> dict[str, str]:
+    """A transcript's ``classname`` and ``name`` in a JUnit file (the
+    pytest plugin names its cases the same way)."""
+    return {"classname": _classname(path), "name": path}
+
+
 def _case(result: FileResult) -> ET.Element:
-    case = ET.Element(
-        "testcase", classname=_classname(result.path), name=result.path, time=f"{result.seconds:.3f}"
-    )
+    case = ET.Element("testcase", junit_names(result.path), time=f"{result.seconds:.3f}")
     m = result.mismatch
     if m is not None:
         failure = ET.SubElement(case, "failure", message=f"{m.where}: {m.reason}", type="mismatch")
@@ -65,7 +69,7 @@ def junit_tree(results: Sequence[FileResult], not_run: Sequence[str] = (), *, na
     for result in results:
         suite.append(_case(result))
     for path in not_run:
-        case = ET.SubElement(suite, "testcase", classname=_classname(path), name=path, time="0")
+        case = ET.SubElement(suite, "testcase", junit_names(path), time="0")
         ET.SubElement(case, "skipped", message="not run (--fail-fast stopped at an earlier failure)")
     tree = ET.ElementTree(suite)
     ET.indent(tree)
