@@ -7,7 +7,9 @@ file's path, ``classname`` its folder with dots (how CI groups cases),
 ``file:line: why`` and whose text has the expected and the actual line; a
 file that could not run (a network error: type "network"; a file that does not
 parse or cannot be replayed: type "usage") is an
-``<error>``; a file ``--fail-fast`` did not run is ``<skipped>``.  Written
+``<error>``; a file ``--fail-fast`` did not run is ``<skipped>``.  A file
+that mismatches where its header expects passes, with a ``<system-out>``
+that says so.  Written
 with xml.etree, so whatever a server sent is escaped.
 """
 
@@ -38,7 +40,10 @@ def junit_names(path: str) -> dict[str, str]:
 def _case(result: FileResult) -> ET.Element:
     case = ET.Element("testcase", junit_names(result.path), time=f"{result.seconds:.3f}")
     m = result.mismatch
-    if m is not None:
+    if result.outcome == "pass":
+        if result.note:  # a mismatch its header expects (expectation.py)
+            ET.SubElement(case, "system-out").text = f"{m.where if m else result.path}: {result.note}\n"
+    elif m is not None:
         failure = ET.SubElement(case, "failure", message=f"{m.where}: {m.reason}", type="mismatch")
         failure.text = f"{m.where}\nexpected: {m.expected}\n     got: {m.actual}\n{m.reason}\n"
     elif result.outcome == "fail":
