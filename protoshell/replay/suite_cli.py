@@ -21,7 +21,7 @@ from ..status import ExitStatus
 from .cli_entry import Parser, UsageError, add_replay_options, parse_variables, replay_options
 from .suite import FileResult, SuiteOptions, Targets, default_jobs, find_transcripts, run_files
 
-__all__ = ["summary_line", "test_main"]
+__all__ = ["summary_line", "test_main", "unused_targets"]
 
 # Not collected by pytest when this module is imported by a test.
 __test__ = False
@@ -61,6 +61,17 @@ def summary_line(results: Sequence[FileResult], not_run: int = 0) -> str:
     if not_run:
         line += f", {not_run} not run"
     return line
+
+
+def unused_targets(targets: Targets, results: Sequence[FileResult]) -> list[str]:
+    """The ``--target`` URLs no file ran against: a CI job that names its
+    server for the wrong protocol would otherwise pass against the servers
+    the headers name (where the files were recorded).  Empty when a file
+    stopped before its protocol was known (a file that does not parse)."""
+    if any(r.protocol is None for r in results):
+        return []
+    used = {r.protocol for r in results}
+    return [t.url for protocol, t in targets.by_protocol.items() if protocol not in used]
 
 
 def _status(results: Sequence[FileResult]) -> ExitStatus:
@@ -114,6 +125,9 @@ def test_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
         return 130
     not_run = paths[len(results) :]
     out.line(summary_line(results, len(not_run)))
+    if not not_run:
+        for url in unused_targets(options.targets, results):
+            env.error(f"warning: --target {url} was not used: no transcript here speaks its protocol")
     if args.junit:
         from .junit import write_junit
 

@@ -195,6 +195,21 @@ def test_target_per_protocol_overrides_the_header_and_a_lone_target_serves_a_hea
     assert r.out.startswith(f"PASS {http} (")
 
 
+def test_a_target_no_file_runs_against_is_a_warning(tmp_path: Path, lecture_smtp: Any) -> None:
+    """``--target imap://...`` for a folder of SMTP files: they run against
+    their headers' server, and the run says the target went unused."""
+    path = tmp_path / "smtp.txt"
+    path.write_text(header(lecture_smtp.url) + SMTP_PASS, encoding="utf-8")
+    imap = f"imap://{HOST}:{free_port()}"
+    r = run(str(path), "--target", imap)
+    assert r.status == 0, r.out + r.err
+    assert r.err == f"protoshell: warning: --target {imap} was not used: no transcript here speaks its protocol\n"
+    r = run(str(path), "--target", imap, "--target", lecture_smtp.url)
+    assert (r.status, r.err) == (0, f"protoshell: warning: --target {imap} was not used: no transcript here speaks its protocol\n")
+    r = run(str(path), "--target", lecture_smtp.url)
+    assert (r.status, r.err) == (0, "")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
