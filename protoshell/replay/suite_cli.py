@@ -14,6 +14,7 @@ Exit status: 0 all passed; else the highest that applies of 1 a mismatch,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from ..context import Environment
@@ -21,7 +22,7 @@ from ..status import ExitStatus
 from .cli_entry import Parser, UsageError, add_replay_options, parse_variables, replay_options
 from .suite import FileResult, SuiteOptions, Targets, default_jobs, find_transcripts, run_files
 
-__all__ = ["summary_line", "test_main", "unused_targets"]
+__all__ = ["prepare_report", "summary_line", "test_main", "unused_targets"]
 
 # Not collected by pytest when this module is imported by a test.
 __test__ = False
@@ -74,6 +75,22 @@ def unused_targets(targets: Targets, results: Sequence[FileResult]) -> list[str]
     return [t.url for protocol, t in targets.by_protocol.items() if protocol not in used]
 
 
+def prepare_report(path: str) -> None:
+    """Check ``--junit FILE`` before the run, not after it: a folder is
+    refused, and missing parent folders are made (as pytest's --junitxml
+    does: CI jobs write ``reports/junit.xml`` into a fresh checkout).
+    Raises UsageError."""
+    if os.path.isdir(path):
+        raise UsageError(f"--junit {path} is a folder: give a file name ({os.path.join(path, 'junit.xml')})")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: {folder} is not writable")
+
+
 def _status(results: Sequence[FileResult]) -> ExitStatus:
     return max((r.status for r in results), default=ExitStatus.OK)
 
@@ -110,6 +127,8 @@ def test_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
         paths = find_transcripts(args.paths)
         if not paths:
             raise UsageError(f"no transcripts in {' '.join(args.paths)} (files starting '# protoshell transcript')")
+        if args.junit:
+            prepare_report(args.junit)
     except UsageError as exc:
         env.error(str(exc))
         return ExitStatus.USAGE

@@ -210,6 +210,24 @@ def test_a_target_no_file_runs_against_is_a_warning(tmp_path: Path, lecture_smtp
     assert (r.status, r.err) == (0, "")
 
 
+def test_the_junit_file_is_checked_before_the_run_and_its_folders_made(tmp_path: Path, lecture_smtp: Any) -> None:
+    path = tmp_path / "smtp.txt"
+    path.write_text(header(lecture_smtp.url) + SMTP_PASS, encoding="utf-8")
+    # A folder: refused at once, nothing replayed.
+    r = run(str(path), "--junit", str(tmp_path))
+    assert (r.status, r.out) == (2, "")
+    assert r.err == f"protoshell: --junit {tmp_path} is a folder: give a file name ({tmp_path}/junit.xml)\n"
+    # reports/ does not exist yet (a fresh CI checkout): made, as pytest --junitxml does.
+    report = tmp_path / "reports" / "ci" / "junit.xml"
+    r = run(str(path), "--junit", str(report))
+    assert r.status == 0, r.out + r.err
+    assert ET.parse(report).getroot().get("tests") == "1"
+    # A parent that is a file: one line, before the run.
+    r = run(str(path), "--junit", str(path / "junit.xml"))
+    assert (r.status, r.out) == (2, "")
+    assert r.err.startswith(f"protoshell: cannot write {path}/junit.xml: ")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
