@@ -248,3 +248,15 @@ def test_literals_in_a_long_imap_response_share_its_lines() -> None:
         "S: A1 OK done",
         "# end",
     ]
+
+
+def test_a_huge_untagged_search_line_is_cut_at_the_line_limit() -> None:
+    """``* SEARCH`` with 100,000 numbers is one line of ~590 KB: shown up
+    to DISPLAY_LINE_CHARS, marked, then the tagged line."""
+    from protoshell.render.exchange import DISPLAY_LINE_CHARS
+
+    search = b"* SEARCH " + b" ".join(b"%d" % i for i in range(1, 100_001)) + b"\r\n"
+    lines = imap_response(b"A1 SEARCH ALL\r\n", search + b"A1 OK done\r\n").splitlines()
+    assert lines[1].startswith("S: * SEARCH 1 2 3 ") and lines[1].endswith(" …")
+    assert len(lines[1]) == len("S: ") + DISPLAY_LINE_CHARS + len(" …")
+    assert lines[2:] == ["S: A1 OK done", "# end"]
