@@ -21,7 +21,6 @@ configured targets, ``{protocol: URL}``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ import pytest
 if TYPE_CHECKING:
     from .replay.suite import FileResult, SuiteOptions
 
-__all__ = ["TranscriptFailed", "TranscriptFile", "TranscriptItem", "protoshell_target"]
+__all__ = ["TranscriptFailed", "TranscriptItem", "protoshell_target"]
 
 _OPTIONS_KEY: pytest.StashKey[SuiteOptions] = pytest.StashKey()
 
@@ -95,15 +94,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPTIONS_KEY] = options
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> TranscriptFile | None:
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> TranscriptItem | None:
+    """A transcript is collected as one item, straight under its folder:
+    its node id is the file's path (``suite/ok.txt``, as ``-v``, ``--lf``,
+    ``--deselect`` and the summary show it), not ``suite/ok.txt::ok.txt``
+    as a file collector with one item in it would make it."""
     if file_path.suffix != ".txt" or _OPTIONS_KEY not in parent.config.stash:
         return None
     from .replay.suite import is_transcript_file
 
     if parent.session.isinitpath(file_path) or is_transcript_file(file_path):
-        file: TranscriptFile = TranscriptFile.from_parent(parent, path=file_path)
-        return file
+        item: TranscriptItem = TranscriptItem.from_parent(parent, name=file_path.name, path=file_path, nodeid=_file_nodeid(parent, file_path))
+        return item
     return None
+
+
+def _file_nodeid(parent: pytest.Collector, path: Path) -> str:
+    """The node id a ``pytest.File`` for ``path`` would get (as
+    ``FSCollector`` makes it): the path relative to the rootdir, else to
+    the argument it was found under, with ``/`` separators."""
+    try:
+        nodeid = str(path.relative_to(parent.config.rootpath))
+    except ValueError:
+        nodeid = os.path.relpath(path, parent.config.invocation_params.dir)
+    return nodeid.replace(os.sep, "/")
 
 
 class TranscriptFailed(Exception):
@@ -114,15 +128,8 @@ class TranscriptFailed(Exception):
         self.result = result
 
 
-class TranscriptFile(pytest.File):
-    """A transcript file: one item, named after the file."""
-
-    def collect(self) -> Iterator[TranscriptItem]:
-        yield TranscriptItem.from_parent(self, name=self.path.name)
-
-
 class TranscriptItem(pytest.Item):
-    """One transcript, replayed by ``protoshell.replay.suite.run_file``."""
+    """One transcript file, replayed by ``protoshell.replay.suite.run_file``."""
 
     def _shown_path(self) -> str:
         """The file's path as the report shows it: relative to where pytest
@@ -131,6 +138,29 @@ class TranscriptItem(pytest.Item):
             return os.path.relpath(self.path, self.config.invocation_params.dir)
         except ValueError:  # another drive (Windows)
             return str(self.path)
+
+    def setup(self) -> None:
+        self._name_junit_case()
+
+    def _name_junit_case(self) -> None:
+        """Under ``--junitxml``, name the case as ``protoshell test --junit``
+        does (classname ``protoshell.FOLDER``, name the file's path), so a
+        CI's history of a transcript does not change with the runner;
+        pytest's own naming would give ``classname=""``,
+        ``name="suite.ok.txt"``.  This is what the ``record_xml_attribute``
+        fixture does, which only Python tests can ask for."""
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # another pytest: its own naming stays
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        from .replay.junit import junit_names
+
+        reporter = xml.node_reporter(self.nodeid)
+        for attribute, value in junit_names(self.nodeid).items():
+            reporter.add_attribute(attribute, value)
 
     def runtest(self) -> None:
         from .replay.suite import run_file
@@ -149,8 +179,8 @@ class TranscriptItem(pytest.Item):
             return result.line().removeprefix("FAIL ").removeprefix("ERROR ")
         return f"{m.where}: {m.reason}\n  expected: {m.expected}\n       got: {m.actual}"
 
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"transcript {self.name}"
+    def reportinfo(self) -> tuple[Path, None, str]:
+        return self.path, None, f"transcript {self.nodeid}"
 
 
 @pytest.fixture

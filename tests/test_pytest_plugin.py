@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def test_each_transcript_is_an_item_a_mismatch_reports_file_line_expected_got(
     assert r.returncode == 1, r.stdout + r.stderr
     out = r.stdout
     assert "2 failed, 2 passed" in out
-    assert "PASSED ok.txt::ok.txt" in out
+    assert "PASSED ok.txt\n" in out  # one item per file, named after it (not ok.txt::ok.txt)
     assert "PASSED test_uses_fixture.py::test_the_targets_are_given" in out
     assert "notes.txt" not in out
     assert failure_section(out, "bad.txt") == [
@@ -86,10 +87,26 @@ def test_each_transcript_is_an_item_a_mismatch_reports_file_line_expected_got(
     ]
     # No traceback, and nothing of protoshell's insides.
     assert "Traceback" not in out and "protoshell/" not in out and "engine.py" not in out
-    assert "FAILED bad.txt::bad.txt - bad.txt:8: expected status 250" in out
+    assert "FAILED bad.txt - bad.txt:8: expected status 250" in out
     # A network error: one line.
     (line,) = failure_section(out, "dead.txt")
     assert line.startswith("dead.txt: connection refused by 127.0.0.1:")
+
+
+def test_an_item_is_its_file_path_for_selection_and_junitxml(folder: Path, lecture_smtp: Any) -> None:
+    """The node id is the path (``lessons/ok.txt``): it selects the file,
+    ``--deselect`` takes it, and pytest's JUnit names the case as
+    ``protoshell test --junit`` does."""
+    (folder / "lessons").mkdir()
+    (folder / "ok.txt").rename(folder / "lessons" / "ok.txt")
+    imap = f"imap://{HOST}:{free_port()}"
+    r = pytest_run(folder, "--protoshell-target", imap, "--collect-only", "-q", ".")
+    assert r.stdout.splitlines()[:4] == ["bad.txt", "dead.txt", "lessons/ok.txt", "test_uses_fixture.py::test_the_targets_are_given"]
+    r = pytest_run(folder, "--protoshell-target", imap, "-v", "lessons/ok.txt", "bad.txt", "--deselect", "bad.txt", "--junitxml", "j.xml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "lessons/ok.txt PASSED" in r.stdout and "1 passed, 1 deselected" in r.stdout
+    (case,) = ET.parse(folder / "j.xml").getroot().iter("testcase")
+    assert (case.get("classname"), case.get("name")) == ("protoshell.lessons", "lessons/ok.txt")
 
 
 def test_without_the_option_nothing_changes(folder: Path) -> None:

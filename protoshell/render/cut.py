@@ -3,7 +3,8 @@ that says what was left out.
 
 A block is whatever a person reads as one piece of content: an HTTP body
 or an IMAP literal (a payload), the lines of a POP3 multi-line answer (RETR,
-TOP, LIST...), the message text a client sends after SMTP's 354, a run of
+TOP, LIST...), the message text a client sends after SMTP's 354, the
+untagged lines of one IMAP response (with the literals inside them), a run of
 such lines in a transcript file.  Every place that shows an exchange (the
 pipe mode and the shell through ``ExchangeRenderer``; replay and demo the
 same way; ``show`` through ``TranscriptView``) counts the lines of a block

@@ -8,7 +8,8 @@ never reach the terminal as commands.  Bodies and literals are shown up to
 (``S: <server sends 1425 octets of message payload>``); binary payloads are
 only ever summarised.  Bodies sent as lines (a POP3 RETR, TOP or LIST:
 ``BodyLine`` events), message text the client sends (SMTP after 354:
-``Exchange.kind == "message"``) and an HTTP request body are blocks too,
+``Exchange.kind == "message"``), an HTTP request body and the untagged
+lines of one IMAP response (``FETCH 1:*``, ``LIST "" *``) are blocks too,
 cut by the same rule (``render.cut.LineCut``): the first lines shown, then
 one line with the block's size.  Only the screen is cut; recorders and
 savers see every line.
@@ -22,12 +23,14 @@ from rich.console import Console
 from rich.text import Text
 
 from ..proto.base import BodyLine, ConnectionClosed, Payload, ResponseEnd, ServerLine, strip_eol
+from ..proto.imap import ImapLine
 from ..session import Exchange
 from .cut import DEFAULT_MAX_LINES, LineCut
 from .safe_text import display_line
 from .theme import outcome_style
 
 DISPLAY_LINE_CHARS = 4096  # a payload or body line longer than this is cut on screen
+UNTAGGED = "untagged responses"  # what an IMAP response's block of untagged lines is
 
 
 def _split_wire_lines(raw: bytes) -> list[bytes]:
@@ -63,6 +66,24 @@ class _PayloadView:
     partial: bytearray = field(default_factory=bytearray)
     binary: bool | None = None
     cut: bool = False
+    # A literal inside an IMAP untagged block: ``lines`` is the block's
+    # LineCut, which counts every line and octet of it, shown or not, and
+    # says what was cut at the block's end (no narration of its own).
+    in_block: bool = False
+    open_line: bool = False  # the bytes not shown end inside a line
+
+    def count_unshown(self, data: bytes | bytearray) -> None:
+        """Bytes not shown: the block still counts their lines and octets
+        (a last line without its end counts too, at ``close_count``)."""
+        if self.in_block and data:
+            self.lines.lines += data.count(b"\n")
+            self.lines.octets += len(data)
+            self.open_line = not data.endswith(b"\n")
+
+    def close_count(self) -> None:
+        if self.in_block and self.open_line:
+            self.lines.lines += 1  # shown as a line of its own, had it been shown
+            self.open_line = False
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -149,6 +170,18 @@ class ExchangeRenderer:
         if isinstance(event, BodyLine):
             self._block_line("S", ex.raw, "protoshell.data", "message text" if event.message else "")
             return
+        if self._untagged(event):
+            # RFC 3501 7: the untagged lines of one response (FETCH 1:*,
+            # LIST "" *, SEARCH...) are one block; the tagged completion
+            # line after them ends it and is always shown.
+            assert isinstance(event, ServerLine)
+            self._end_payload()  # a literal inside a FETCH line ends here
+            style = "protoshell.data" if event.status is None else outcome_style(event.outcome)
+            self._block_line("S", ex.raw, style, UNTAGGED)
+            return
+        if isinstance(event, Payload) and self._block is not None and self._block_what == UNTAGGED:
+            self._payload_chunk(event, self._block)  # a literal's lines are the block's lines
+            return
         self._end_block()
         if ex.direction == "note":
             self._end_payload()
@@ -159,7 +192,7 @@ class ExchangeRenderer:
             return
         if ex.direction == "C":
             if isinstance(ex.event, Payload):
-                self._payload_chunk(ex.event, "C")
+                self._payload_chunk(ex.event, side="C")
                 return
             self._end_payload()
             for line in _split_wire_lines(ex.raw):
@@ -185,6 +218,15 @@ class ExchangeRenderer:
         elif ex.raw:
             for line in _split_wire_lines(ex.raw):
                 self._line("S", line, "protoshell.data")
+
+    def _untagged(self, event: object) -> bool:
+        """An IMAP untagged line (``* ...``), or what follows a literal in
+        one (``continued``) while the untagged block is open."""
+        if not isinstance(event, ImapLine):
+            return False
+        if event.tag == "*":
+            return True
+        return event.continued and self._block is not None and self._block_what == UNTAGGED
 
     def _remember_content_type(self, event: ServerLine) -> None:
         name = getattr(event, "name", None)
@@ -232,6 +274,8 @@ class ExchangeRenderer:
         block = self._block
         if block is None:
             return
+        if self._payload is not None and self._payload.in_block:
+            self._end_payload()  # its last line comes before the block's cut line
         self._block = None
         msg = block.narration(self._block_side, self._block_what)
         if msg is not None:
@@ -240,21 +284,33 @@ class ExchangeRenderer:
             self._print(text)
 
     # -- payloads ---------------------------------------------------------
-    def _payload_chunk(self, event: Payload, side: str = "S") -> None:
+    def _payload_chunk(self, event: Payload, block: LineCut | None = None, side: str = "S") -> None:
+        """A chunk of a body or literal; ``block``: the IMAP untagged block
+        the literal sits in, whose line budget it shares; ``side``: "C" for
+        a proxied client's literal or body."""
         view = self._payload
         if view is None or event.offset == 0 or view.side != side:
             self._end_payload()
             content_type = self._content_type if side == "S" else ""
             view = self._payload = _PayloadView(
-                total=event.total, lines=LineCut(self.max_lines), content_type=content_type, side=side
+                total=event.total,
+                lines=block or LineCut(self.max_lines),
+                content_type=content_type,
+                side=side,
+                cut=block is not None and block.cut,
+                in_block=block is not None,
             )
         data = event.raw
         view.received += len(data)
-        if view.binary is None and data:
+        if view.binary is None and data and not view.cut:
             kind = view.content_type.split(";")[0].strip().lower()
             textual = not kind or kind.startswith(("text/", "message/")) or kind.endswith(("json", "xml", "javascript"))
             view.binary = (not textual) or _looks_binary(data)
         if view.binary or view.cut:
+            if view.binary and view.in_block:
+                view.lines.octets += len(data)
+            elif view.cut:
+                view.count_unshown(data)
             return
         view.partial += data
         while True:
@@ -263,15 +319,20 @@ class ExchangeRenderer:
                 if len(view.partial) > DISPLAY_LINE_CHARS:
                     self._payload_line(view, bytes(view.partial[:DISPLAY_LINE_CHARS]), cut=True)
                     # Drop the rest of this overlong line from the display.
+                    if view.in_block:
+                        view.lines.octets += len(view.partial) - DISPLAY_LINE_CHARS
                     view.partial.clear()
                 break
             line = bytes(view.partial[: nl + 1])
             del view.partial[: nl + 1]
             if len(line) > DISPLAY_LINE_CHARS:
                 self._payload_line(view, line[:DISPLAY_LINE_CHARS], cut=True)
+                if view.in_block:
+                    view.lines.octets += len(line) - DISPLAY_LINE_CHARS
             else:
                 self._payload_line(view, line)
             if view.cut:
+                view.count_unshown(view.partial)
                 view.partial.clear()
                 break
 
@@ -292,6 +353,9 @@ class ExchangeRenderer:
         self._payload = None
         if not view.binary and view.partial and not view.cut:
             self._payload_line(view, bytes(view.partial))
+        if view.in_block and view.lines.cut:
+            view.close_count()
+            return  # the block's cut line says it
         kind = view.content_type.split(";")[0].strip() or ("binary" if view.binary else "text")
         who = "client" if view.side == "C" else "server"
         if view.binary:

@@ -7,7 +7,9 @@ file's path, ``classname`` its folder with dots (how CI groups cases),
 ``file:line: why`` and whose text has the expected and the actual line; a
 file that could not run (a network error: type "network"; a file that does not
 parse or cannot be replayed: type "usage") is an
-``<error>``; a file ``--fail-fast`` did not run is ``<skipped>``.  Written
+``<error>``; a file ``--fail-fast`` did not run is ``<skipped>``.  A file
+that mismatches where its header expects passes, with a ``<system-out>``
+that says so.  Written
 with xml.etree, so whatever a server sent is escaped.
 """
 
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from ..status import ExitStatus
 from .suite import FileResult
 
-__all__ = ["junit_tree", "write_junit"]
+__all__ = ["junit_names", "junit_tree", "write_junit"]
 
 
 def _classname(path: str) -> str:
@@ -29,12 +31,19 @@ def _classname(path: str) -> str:
     return f"protoshell.{dotted}" if dotted else "protoshell"
 
 
+def junit_names(path: str) -> dict[str, str]:
+    """A transcript's ``classname`` and ``name`` in a JUnit file (the
+    pytest plugin names its cases the same way)."""
+    return {"classname": _classname(path), "name": path}
+
+
 def _case(result: FileResult) -> ET.Element:
-    case = ET.Element(
-        "testcase", classname=_classname(result.path), name=result.path, time=f"{result.seconds:.3f}"
-    )
+    case = ET.Element("testcase", junit_names(result.path), time=f"{result.seconds:.3f}")
     m = result.mismatch
-    if m is not None:
+    if result.outcome == "pass":
+        if result.note:  # a mismatch its header expects (expectation.py)
+            ET.SubElement(case, "system-out").text = f"{m.where if m else result.path}: {result.note}\n"
+    elif m is not None:
         failure = ET.SubElement(case, "failure", message=f"{m.where}: {m.reason}", type="mismatch")
         failure.text = f"{m.where}\nexpected: {m.expected}\n     got: {m.actual}\n{m.reason}\n"
     elif result.outcome == "fail":
@@ -65,7 +74,7 @@ def junit_tree(results: Sequence[FileResult], not_run: Sequence[str] = (), *, na
     for result in results:
         suite.append(_case(result))
     for path in not_run:
-        case = ET.SubElement(suite, "testcase", classname=_classname(path), name=path, time="0")
+        case = ET.SubElement(suite, "testcase", junit_names(path), time="0")
         ET.SubElement(case, "skipped", message="not run (--fail-fast stopped at an earlier failure)")
     tree = ET.ElementTree(suite)
     ET.indent(tree)

@@ -112,8 +112,8 @@ def message_lines(transcript: Transcript, protocol: str | None) -> frozenset[int
 def rows_for(transcript: Transcript, protocol: str | None, *, phases: bool = False) -> list[Row]:
     """The transcript as display rows, styled by outcome; a run of blank
     lines in the file (between the lecture's blocks) shows as one.  Content
-    rows (``Row.content``: server lines without a status, the client's
-    message text) are marked, for the view's ``--max-lines`` cut."""
+    rows (``Row.content``: server lines without a status, IMAP untagged
+    lines, the client's message text) are marked, for the view's ``--max-lines`` cut."""
     status_of = line_status_for(protocol) if protocol in PROTOCOLS else None
     message = message_lines(transcript, protocol)
     rows: list[Row] = []
@@ -131,7 +131,11 @@ def rows_for(transcript: Transcript, protocol: str | None, *, phases: bool = Fal
         elif isinstance(step, ServerLine):
             status = status_of(step.decoded) if status_of is not None else None
             style = f"protoshell.{outcome_for(protocol, status)}"
-            rows.append(Row(step.lineno, "S: " if step.text else "S:", step.text, style, "", status is None, len(step.raw)))
+            # Content: a line without a status, or an IMAP untagged line
+            # (RFC 3501 7: "* ..."), so a long FETCH 1:* is one block, as
+            # ExchangeRenderer cuts it; the tagged completion line ends it.
+            content = status is None or (protocol == "imap" and status.startswith("* "))
+            rows.append(Row(step.lineno, "S: " if step.text else "S:", step.text, style, "", content, len(step.raw)))
         elif isinstance(step, Narration):
             text = "..." if step.kind == "elision" else f"<{step.text}>"
             rows.append(Row(step.lineno, f"{step.side}: ", text, "protoshell.payload"))

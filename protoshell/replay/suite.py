@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,7 @@ from ..transcript.model import Comment, Transcript
 from ..transcript.parse import HEADER_PREFIX, TranscriptError
 from .cli_entry import UsageError, load_transcript
 from .engine import Engine
+from .expectation import ExpectationError, read_expectation
 from .preflight import ReplayUsageError, check_transcript, guess_protocol
 from .results import Mismatch, ReplayOptions
 
@@ -152,7 +153,9 @@ class FileResult:
     """The outcome of one transcript.  ``status`` is the replay's exit
     status (0 pass, 1 mismatch, 2 bad file, 3 network); ``message`` says
     why an error stopped it, in one line (``file:line: ...`` for a bad
-    file); ``steps`` counts lines sent and server steps checked."""
+    file); ``steps`` counts lines sent and server steps checked.  A file
+    whose header expects a mismatch passes with ``mismatch`` set (the one
+    it expected) and ``note`` saying so."""
 
     path: str
     outcome: Outcome
@@ -162,12 +165,14 @@ class FileResult:
     protocol: str | None = None
     mismatch: Mismatch | None = None
     message: str = ""
+    note: str = ""
 
     def line(self) -> str:
         """The file's line in ``protoshell test``'s output."""
         if self.outcome == "pass":
             steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
-            return f"PASS {self.path} ({steps}, {self.seconds * 1000:.0f} ms)"
+            note = f"{self.note}; " if self.note else ""
+            return f"PASS {self.path} ({note}{steps}, {self.seconds * 1000:.0f} ms)"
         m = self.mismatch
         if m is not None:
             return f"FAIL {m.where} expected {m.expected!r} got {m.actual!r} ({m.reason})"
@@ -197,9 +202,10 @@ def run_file(path: str, options: SuiteOptions, runner: asyncio.Runner | None = N
     if all(isinstance(step, Comment) for step in transcript.steps):
         return _error(path, ExitStatus.USAGE, "nothing to replay (only comments)", started)
     try:
+        expectation = read_expectation(transcript)
         target = options.targets.for_transcript(transcript)
         check_transcript(transcript, target.protocol, options.replay.variables)
-    except (UsageError, ReplayUsageError) as exc:
+    except (UsageError, ReplayUsageError, ExpectationError) as exc:
         return _error(path, ExitStatus.USAGE, str(exc), started)
     engine = Engine(transcript, target, options.replay)
     if runner is None:
@@ -209,10 +215,24 @@ def run_file(path: str, options: SuiteOptions, runner: asyncio.Runner | None = N
     seconds = time.perf_counter() - started
     steps = result.checked + result.sent
     protocol = target.protocol
+    first = result.mismatches[0] if result.mismatches else None
+    if expectation is not None and result.status in (ExitStatus.OK, ExitStatus.REFUSED):
+        # The header's claim is the test (expectation.py).
+        wanted = expectation.describe()
+        if expectation.met_by(first):
+            note = f"mismatch at line {first.lineno}, as its header expects" if first else ""
+            return FileResult(path, "pass", ExitStatus.OK, seconds, steps, protocol, first, note=note)
+        if first is not None:
+            first = replace(first, reason=f"{first.reason}; its header expects {wanted}")
+        else:
+            message = f"every line matched, but its header expects {wanted}" if result.status == ExitStatus.OK else (
+                f"{result.message}; its header expects {wanted}"
+            )
+            return FileResult(path, "fail", ExitStatus.REFUSED, seconds, steps, protocol, message=message)
     if result.status == ExitStatus.OK:
         return FileResult(path, "pass", result.status, seconds, steps, protocol)
-    if result.mismatches:
-        return FileResult(path, "fail", ExitStatus.REFUSED, seconds, steps, protocol, result.mismatches[0])
+    if first is not None:
+        return FileResult(path, "fail", ExitStatus.REFUSED, seconds, steps, protocol, first)
     if result.status == ExitStatus.REFUSED:
         return FileResult(path, "fail", result.status, seconds, steps, protocol, message=result.message)
     return FileResult(path, "error", result.status, seconds, steps, protocol, message=result.message)

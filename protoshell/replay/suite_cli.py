@@ -14,6 +14,7 @@ Exit status: 0 all passed; else the highest that applies of 1 a mismatch,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from ..context import Environment
@@ -21,7 +22,7 @@ from ..status import ExitStatus
 from .cli_entry import Parser, UsageError, add_replay_options, parse_variables, replay_options
 from .suite import FileResult, SuiteOptions, Targets, default_jobs, find_transcripts, run_files
 
-__all__ = ["summary_line", "test_main"]
+__all__ = ["prepare_report", "summary_line", "test_main", "unused_targets"]
 
 # Not collected by pytest when this module is imported by a test.
 __test__ = False
@@ -63,6 +64,33 @@ def summary_line(results: Sequence[FileResult], not_run: int = 0) -> str:
     return line
 
 
+def unused_targets(targets: Targets, results: Sequence[FileResult]) -> list[str]:
+    """The ``--target`` URLs no file ran against: a CI job that names its
+    server for the wrong protocol would otherwise pass against the servers
+    the headers name (where the files were recorded).  Empty when a file
+    stopped before its protocol was known (a file that does not parse)."""
+    if any(r.protocol is None for r in results):
+        return []
+    used = {r.protocol for r in results}
+    return [t.url for protocol, t in targets.by_protocol.items() if protocol not in used]
+
+
+def prepare_report(path: str) -> None:
+    """Check ``--junit FILE`` before the run, not after it: a folder is
+    refused, and missing parent folders are made (as pytest's --junitxml
+    does: CI jobs write ``reports/junit.xml`` into a fresh checkout).
+    Raises UsageError."""
+    if os.path.isdir(path):
+        raise UsageError(f"--junit {path} is a folder: give a file name ({os.path.join(path, 'junit.xml')})")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: {folder} is not writable")
+
+
 def _status(results: Sequence[FileResult]) -> ExitStatus:
     return max((r.status for r in results), default=ExitStatus.OK)
 
@@ -99,6 +127,8 @@ def test_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
         paths = find_transcripts(args.paths)
         if not paths:
             raise UsageError(f"no transcripts in {' '.join(args.paths)} (files starting '# protoshell transcript')")
+        if args.junit:
+            prepare_report(args.junit)
     except UsageError as exc:
         env.error(str(exc))
         return ExitStatus.USAGE
@@ -114,6 +144,9 @@ def test_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
         return 130
     not_run = paths[len(results) :]
     out.line(summary_line(results, len(not_run)))
+    if not not_run:
+        for url in unused_targets(options.targets, results):
+            env.error(f"warning: --target {url} was not used: no transcript here speaks its protocol")
     if args.junit:
         from .junit import write_junit
 

@@ -157,3 +157,45 @@ def test_long_smtp_message_is_cut_on_screen_and_arrives_whole(smtp_server: SMTPS
     assert int(m[1]) == message.count(b"\r\n") and int(m[3]) == 6
     again = smtp_server.wait_for_messages(2)[1]
     assert again.data == got.data
+
+
+def test_long_imap_responses_from_dovecot_are_cut_the_tagged_line_shown_the_recording_whole(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """FETCH 1:* on 1,500 messages and LIST "" * on 60 folders: the first
+    --max-lines untagged lines, one cut line that counts them, then the
+    tagged completion; the recording keeps every line and replays."""
+    for i in range(1500):
+        dovecot.deliver(b"Subject: m%d\r\n\r\nhi\r\n" % i)
+    login = b"LOGIN bob redqueen\n"
+    made = protoshell([dovecot.imap_url], login + b"".join(b"CREATE f%d\n" % i for i in range(60)) + b"LOGOUT\n")
+    assert made.returncode == 0, made.stderr + made.stdout[-2000:]
+    record = tmp_path / "fetch.txt"
+    r = protoshell(
+        [dovecot.imap_url, "--max-lines", "20", "--record", str(record)],
+        login + b'SELECT INBOX\nFETCH 1:* FLAGS\nLIST "" *\nLOGOUT\n',
+    )
+    assert r.returncode == 0, r.stderr + r.stdout[-2000:]
+    lines = r.stdout.splitlines()
+    assert len(lines) < 80, r.stdout[-3000:]
+    fetch = lines.index("C: A0003 FETCH 1:* FLAGS")
+    assert lines[fetch + 1].startswith("S: * 1 FETCH (FLAGS (")
+    assert lines[fetch + 20].startswith("S: * 20 FETCH (FLAGS (")
+    assert re.fullmatch(
+        r"S: <server sends 1500 lines \(\d+ octets\) of untagged responses: first 20 lines shown \(--max-lines\)>",
+        lines[fetch + 21],
+    ), lines[fetch + 21]
+    assert lines[fetch + 22].startswith("S: A0003 OK ")
+    listing = lines.index('C: A0004 LIST "" *')
+    assert re.fullmatch(r"S: <server sends 61 lines \(\d+ octets\) of untagged responses: .*>", lines[listing + 21])
+    assert lines[listing + 22].startswith("S: A0004 OK ")
+    # Only the screen is cut.
+    text = record.read_text(encoding="utf-8").splitlines()
+    assert sum(1 for line in text if re.match(r"S: \* \d+ FETCH ", line)) == 1500
+    assert sum(1 for line in text if line.startswith("S: * LIST ")) == 61
+    replay = protoshell(
+        ["replay", str(record), "--target", dovecot.imap_url, "--set", "password=redqueen", "--max-lines", "7"], b""
+    )
+    assert replay.returncode == 0, replay.stdout[-2000:] + replay.stderr
+    assert len(replay.stdout.splitlines()) < 80, replay.stdout[-3000:]
+    assert "S: <server sends 1500 lines " in replay.stdout

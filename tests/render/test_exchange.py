@@ -228,3 +228,79 @@ def test_the_prefix_does_not_restyle_the_line_in_colour() -> None:
     prefixed_line = out.getvalue()[len(plain_line) :]
     assert prefixed_line.endswith(plain_line)  # the same styles after the number
     assert "[2] " in prefixed_line
+
+
+def imap_response(command: bytes, response: bytes, **kw: object) -> str:
+    """What the renderer shows of ``response`` to ``command``, framed by the
+    IMAP framer as a session would (ImapLine, Payload, ResponseEnd events)."""
+    from protoshell.proto.base import NEED_DATA
+    from protoshell.proto.imap import ImapFramer
+
+    framer = ImapFramer()
+    exchanges = [Exchange("C", framer.send(command), None, 0.0)]
+    framer.receive_data(response)
+    while (event := framer.next_event()) is not NEED_DATA:
+        exchanges.append(Exchange("S", event.raw, event, 0.0))  # type: ignore[union-attr]
+    return render(exchanges, **kw)
+
+
+def test_a_long_imap_response_is_cut_and_its_tagged_line_shown() -> None:
+    """FETCH 1:* on 3,000 messages: the first untagged lines, one cut line
+    with the count, then the tagged completion line."""
+    untagged = b"".join(b"* %d FETCH (FLAGS (\\Seen))\r\n" % i for i in range(1, 3001))
+    text = imap_response(b"A1 FETCH 1:* FLAGS\r\n", untagged + b"A1 OK FETCH completed\r\n", max_lines=3)
+    assert text.splitlines()[:6] == [
+        "C: A1 FETCH 1:* FLAGS",
+        "S: * 1 FETCH (FLAGS (\\Seen))",
+        "S: * 2 FETCH (FLAGS (\\Seen))",
+        "S: * 3 FETCH (FLAGS (\\Seen))",
+        f"S: <server sends 3000 lines ({len(untagged)} octets) of untagged responses: first 3 lines shown (--max-lines)>",
+        "S: A1 OK FETCH completed",
+    ]
+    # Below the limit nothing changes: every line, no cut line.
+    text = imap_response(b"A1 LIST \"\" *\r\n", b'* LIST () "." "INBOX"\r\n* LIST () "." "Sent"\r\nA1 OK done\r\n', max_lines=2)
+    assert text.splitlines()[1:4] == ['S: * LIST () "." "INBOX"', 'S: * LIST () "." "Sent"', "S: A1 OK done"]
+
+
+def test_literals_in_a_long_imap_response_share_its_lines() -> None:
+    """FETCH 1:3 BODY[]: a literal's lines count against the same
+    --max-lines as the response lines around them; past the limit nothing
+    more is shown, and the cut line counts every line and octet."""
+    one = b"Subject: hi\r\n\r\nhello"
+    response = b"".join(b"* %d FETCH (BODY[] {%d}\r\n%s)\r\n" % (i, len(one), one) for i in (1, 2, 3))
+    text = imap_response(b"A1 FETCH 1:3 BODY[]\r\n", response + b"A1 OK done\r\n", max_lines=6)
+    assert text.splitlines()[1:9] == [
+        "S: * 1 FETCH (BODY[] {20}",
+        "S: Subject: hi",
+        "S: ",
+        "S: hello",
+        "S: )",
+        "S: * 2 FETCH (BODY[] {20}",
+        f"S: <server sends 15 lines ({len(response)} octets) of untagged responses: first 6 lines shown (--max-lines)>",
+        "S: A1 OK done",
+    ]
+    # A literal longer than the limit by itself: cut once, by the block's line.
+    body = b"".join(b"line %d\r\n" % i for i in range(50))
+    response = b"* 1 FETCH (BODY[] {%d}\r\n%s)\r\n" % (len(body), body)
+    lines = imap_response(b"A1 FETCH 1 BODY[]\r\n", response + b"A1 OK done\r\n", max_lines=4).splitlines()
+    assert lines[1:] == [
+        f"S: * 1 FETCH (BODY[] {{{len(body)}}}",
+        "S: line 0",
+        "S: line 1",
+        "S: line 2",
+        f"S: <server sends 52 lines ({len(response)} octets) of untagged responses: first 4 lines shown (--max-lines)>",
+        "S: A1 OK done",
+        "# end",
+    ]
+
+
+def test_a_huge_untagged_search_line_is_cut_at_the_line_limit() -> None:
+    """``* SEARCH`` with 100,000 numbers is one line of ~590 KB: shown up
+    to DISPLAY_LINE_CHARS, marked, then the tagged line."""
+    from protoshell.render.exchange import DISPLAY_LINE_CHARS
+
+    search = b"* SEARCH " + b" ".join(b"%d" % i for i in range(1, 100_001)) + b"\r\n"
+    lines = imap_response(b"A1 SEARCH ALL\r\n", search + b"A1 OK done\r\n").splitlines()
+    assert lines[1].startswith("S: * SEARCH 1 2 3 ") and lines[1].endswith(" …")
+    assert len(lines[1]) == len("S: ") + DISPLAY_LINE_CHARS + len(" …")
+    assert lines[2:] == ["S: A1 OK done", "# end"]

@@ -6,13 +6,13 @@ exactly there, with exit status 1."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from protoshell.replay.cli_entry import load_transcript
+from protoshell.replay.expectation import read_expectation
 from protoshell.target import parse_target
 
 from .support import TRANSCRIPTS, lecture_message, pop3_messages, replay
@@ -64,15 +64,14 @@ def test_lesson_replays_against_its_kind_of_server(name: str, request: pytest.Fi
     assert transcript.target is not None
     url, extra = _target(request, transcript.target)
     r = replay(str(path), "--target", url, *extra)
-    expect = transcript.header.get("expect")
+    expect = read_expectation(transcript)
     if expect is None:
         assert r.status == 0, r.out + r.err
         assert "replay passed" in r.out
         assert r.err == ""
         return
-    m = re.fullmatch(r"mismatch at line (\d+)", expect)
-    assert m, f"{name}: cannot read 'expect: {expect}'"
-    line = int(m.group(1))
+    line = expect.line
+    assert line is not None, f"{name}: say at which line it fails"
     assert r.status == 1, r.out + r.err
     assert f"mismatch at {path}:{line}" in r.out
     assert r.err.startswith(f"protoshell: {path}:{line}: ")

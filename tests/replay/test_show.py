@@ -148,3 +148,21 @@ def test_message_text_after_354_is_cut_and_the_dot_is_shown(tmp_path: Path) -> N
 def test_show_max_lines_usage() -> None:
     r = show(str(SMTP), "--max-lines", "-1")
     assert r.status == 2 and "--max-lines" in r.err
+
+
+def test_a_long_imap_response_is_cut_and_its_tagged_line_shown(tmp_path: Path) -> None:
+    untagged = [f"S: * {i} FETCH (FLAGS (\\Seen))" for i in range(1, 1001)]
+    lines = ["# protoshell transcript · target: imap://127.0.0.1:143", "C: A1 FETCH 1:* FLAGS", *untagged, "S: A1 OK done"]
+    path = tmp_path / "fetch.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = show(str(path), "--max-lines", "2")
+    assert r.status == 0, r.err
+    out = r.out.splitlines()
+    i = out.index("C: A1 FETCH 1:* FLAGS")
+    octets = sum(len(line) - 3 + 2 for line in untagged)
+    assert out[i + 1 :] == [
+        "S: * 1 FETCH (FLAGS (\\Seen))",
+        "S: * 2 FETCH (FLAGS (\\Seen))",
+        f"S: <server sends 1000 lines ({octets} octets): first 2 lines shown (--max-lines)>",
+        "S: A1 OK done",
+    ]

@@ -195,6 +195,39 @@ def test_target_per_protocol_overrides_the_header_and_a_lone_target_serves_a_hea
     assert r.out.startswith(f"PASS {http} (")
 
 
+def test_a_target_no_file_runs_against_is_a_warning(tmp_path: Path, lecture_smtp: Any) -> None:
+    """``--target imap://...`` for a folder of SMTP files: they run against
+    their headers' server, and the run says the target went unused."""
+    path = tmp_path / "smtp.txt"
+    path.write_text(header(lecture_smtp.url) + SMTP_PASS, encoding="utf-8")
+    imap = f"imap://{HOST}:{free_port()}"
+    r = run(str(path), "--target", imap)
+    assert r.status == 0, r.out + r.err
+    assert r.err == f"protoshell: warning: --target {imap} was not used: no transcript here speaks its protocol\n"
+    r = run(str(path), "--target", imap, "--target", lecture_smtp.url)
+    assert (r.status, r.err) == (0, f"protoshell: warning: --target {imap} was not used: no transcript here speaks its protocol\n")
+    r = run(str(path), "--target", lecture_smtp.url)
+    assert (r.status, r.err) == (0, "")
+
+
+def test_the_junit_file_is_checked_before_the_run_and_its_folders_made(tmp_path: Path, lecture_smtp: Any) -> None:
+    path = tmp_path / "smtp.txt"
+    path.write_text(header(lecture_smtp.url) + SMTP_PASS, encoding="utf-8")
+    # A folder: refused at once, nothing replayed.
+    r = run(str(path), "--junit", str(tmp_path))
+    assert (r.status, r.out) == (2, "")
+    assert r.err == f"protoshell: --junit {tmp_path} is a folder: give a file name ({tmp_path}/junit.xml)\n"
+    # reports/ does not exist yet (a fresh CI checkout): made, as pytest --junitxml does.
+    report = tmp_path / "reports" / "ci" / "junit.xml"
+    r = run(str(path), "--junit", str(report))
+    assert r.status == 0, r.out + r.err
+    assert ET.parse(report).getroot().get("tests") == "1"
+    # A parent that is a file: one line, before the run.
+    r = run(str(path), "--junit", str(path / "junit.xml"))
+    assert (r.status, r.out) == (2, "")
+    assert r.err.startswith(f"protoshell: cannot write {path}/junit.xml: ")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

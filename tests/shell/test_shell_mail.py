@@ -206,3 +206,20 @@ def test_pop3_retr_is_cut_on_screen_and_save_body_gets_it_whole(dovecot: Dovecot
         assert sh.wait_exit() == 0
         assert len(sh.text.splitlines()) < 60
     assert body.read_bytes() == message[: message.index(b"line 3000\r\n")]  # the last one: TOP's
+
+
+def test_a_long_imap_fetch_is_cut_in_the_shell_and_its_tagged_line_shown(dovecot: Dovecot) -> None:
+    for i in range(600):
+        dovecot.deliver(b"Subject: m%d\r\n\r\nhi\r\n" % i)
+    with running_shell(dovecot.imap_url, "--max-lines", "5") as sh:
+        login(sh)
+        sh.line("SELECT INBOX")
+        sh.expect(r"^S: A0002 OK ")
+        sh.line("FETCH 1:* FLAGS")
+        sh.expect(r"^S: \* 5 FETCH ")
+        sh.expect(r"^S: <server sends 600 lines \(\d+ octets\) of untagged responses: first 5 lines shown \(--max-lines\)>$")
+        sh.expect(r"^S: A0003 OK ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+        assert "* 6 FETCH" not in sh.text
+        assert len(sh.text.splitlines()) < 60
