@@ -42,38 +42,39 @@ from email.utils import parsedate_to_datetime
 from typing import BinaryIO, Final, cast
 
 from ...proto.base import NEED_DATA, ConnectionClosed, Payload
-from ...proto.imap_server import (
-    SYSTEM_FLAGS,
+from ...proto.imap_args import (
     AppendArgs,
     AuthenticateArgs,
-    CommandError,
-    ContinuationLine,
     CopyArgs,
     FetchArgs,
     FetchItem,
-    ImapCommand,
-    ImapServerConnection,
-    ImapServerLimits,
     ListArgs,
-    LiteralRequest,
     LoginArgs,
     MailboxArgs,
     RenameArgs,
     SearchArgs,
-    SequenceSet,
     StatusArgs,
     StoreArgs,
+)
+from ...proto.imap_grammar import SYSTEM_FLAGS
+from ...proto.imap_message import (
     envelope,
-    fetch_response,
-    flag_list,
-    format_internaldate,
     header_fields,
     header_values,
     partial_bytes,
     search_matches,
     section_span,
-    string,
 )
+from ...proto.imap_response import fetch_response, flag_list, string
+from ...proto.imap_server import (
+    CommandError,
+    ContinuationLine,
+    ImapCommand,
+    ImapServerConnection,
+    ImapServerLimits,
+    LiteralRequest,
+)
+from ...proto.imap_syntax import SequenceSet, format_internaldate
 from .imap_store import (
     DELIMITER,
     AppendSpool,
@@ -177,7 +178,7 @@ def _match_pattern(pattern: str) -> re.Pattern[str]:
 
 
 class _Subject:
-    """A message as SEARCH sees it (proto.imap_server.SearchSubject)."""
+    """A message as SEARCH sees it (proto.imap_message.SearchSubject)."""
 
     def __init__(self, session: ImapSession, sel: _Selected, seq: int, uid: int) -> None:
         self._session = session
