@@ -53,10 +53,13 @@ such as Dovecot, and that ``* BAD`` ends its turn.
 
 Client side (``send``)
 ----------------------
-* A line whose first word is an IMAP command (``VOCABULARY``) gets the next
-  tag, ``A0001``, ``A0002``... as in the lecture; ``next_tag()`` peeks at it
-  and ``last_tag`` is the tag of the last command.  A line that starts with
-  anything else is taken as already tagged (``A0001 USER ...``); a typed tag
+* A line that does not begin with a tag of the user's own
+  (``imap_vocab.typed_tag``: its first word is a command, or an unknown word
+  of letters such as the lecture's ``USER``) gets the next tag, ``A0001``,
+  ``A0002``... as in the lecture; ``next_tag()`` peeks at it and
+  ``last_tag`` is the tag of the last command.  A line whose second word is a
+  command, or whose first word is not all letters, is taken as already
+  tagged (``A0001 USER ...``); a typed tag
   of the form prefix + digits moves the counter past it, so it is never
   reused.
 * Client literals (RFC 3501 4.3, 7.5).  A command line ending in ``{n}`` makes
@@ -129,7 +132,7 @@ from .base import (
     chop_eol,
     strip_eol,
 )
-from .imap_vocab import VOCABULARY
+from .imap_vocab import VOCABULARY, typed_tag
 
 __all__ = ["VOCABULARY", "ImapFramer", "ImapLine", "line_status"]
 
@@ -900,7 +903,8 @@ class ImapFramer:
             return line
         first, _, rest = line.partition(b" ")
         wire = line
-        if autotag and _text(first).upper() in VOCABULARY.commands:
+        second = _text(rest.partition(b" ")[0]) if rest else None
+        if autotag and not typed_tag(_text(first), second):
             tag = self.next_tag()
             self._counter += 1
             wire = tag.encode("ascii") + b" " + line

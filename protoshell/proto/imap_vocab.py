@@ -12,7 +12,7 @@ from typing import Final
 
 from .vocab import Command, ReplyCode, Vocabulary, replies, table
 
-__all__ = ["VOCABULARY"]
+__all__ = ["VOCABULARY", "typed_tag"]
 
 _R = "RFC 3501 section "
 
@@ -199,3 +199,22 @@ VOCABULARY: Final = Vocabulary(
     },
 )
 # fmt: on
+
+
+def typed_tag(first: str, second: str | None) -> bool:
+    """Whether a line the user typed begins with a tag of their own, so that
+    none is added (RFC 3501 2.2.1: every command begins with a tag).
+
+    ``first`` and ``second`` are the line's first two words (``second`` None
+    when there is none).  A first word that is a command (``LOGIN bob x``):
+    no tag yet, one is added.  A second word that is a command (``a1 LOGIN``,
+    ``A0001 UID FETCH``): the first is the user's tag.  Neither, as in the
+    lecture's ``USER "frobozz" "xyzzy"``: a first word of letters only is an
+    unknown command and gets a tag too, so that the server's tagged BAD
+    answers it as in the lecture; anything else (``A0001``, ``t.1``, ``*``, an
+    empty line) is taken as the user's tag, valid or not."""
+    if first.upper() in VOCABULARY.commands:
+        return False
+    if second is not None and second.upper() in VOCABULARY.commands:
+        return True
+    return not (first.isascii() and first.isalpha())

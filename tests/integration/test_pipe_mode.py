@@ -193,6 +193,17 @@ def test_imap_bad_command_exits_1(dovecot: Dovecot) -> None:
     assert any(line.startswith("S: A0001 BAD") for line in lines(r.stdout))
 
 
+def test_the_lectures_user_line_without_its_tag_gets_one(dovecot: Dovecot) -> None:
+    """A student types the lecture's IMAP login without A0001 (the README says tags are
+    added): it is tagged, and Dovecot's BAD answers that tag (not "USER BAD")."""
+    r = protoshell([dovecot.imap_url], b'USER "frobozz" "xyzzy"\nLOGIN frobozz xyzzy\nLOGOUT\n')
+    assert r.returncode == 1
+    out = lines(r.stdout)
+    assert 'C: A0001 USER "frobozz" "xyzzy"' in out
+    assert any(line.startswith("S: A0001 BAD") for line in out), out
+    assert any(line.startswith("S: A0002 OK") for line in out), out
+
+
 def test_imaps_untrusted_is_refused(dovecot: Dovecot) -> None:
     r = protoshell([dovecot.imaps_url], b"LOGOUT\n")
     assert r.returncode == 3

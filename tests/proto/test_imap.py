@@ -951,12 +951,17 @@ def test_auto_tagging_follows_the_lecture() -> None:
     assert f.outstanding == ("A0001", "A0002", "A0003", "A0007", "x1", "A0008")
 
 
-def test_user_as_first_word_is_a_tag_not_a_command() -> None:
-    """USER is not IMAP: the framer must not tag it (Dovecot then answers
-    "USER BAD", which a transcript checker test relies on)."""
+def test_the_lectures_user_line_typed_without_a_tag_gets_one() -> None:
+    """USER is not IMAP, yet a student types the lecture's line without its tag: it gets
+    A0001 like any command, so the server's BAD comes back tagged, as the lecture shows
+    (it used to be sent untagged, with USER taken as the tag: "USER BAD ... FROBOZZ")."""
     f = ImapFramer()
-    assert f.send(b'USER "frobozz" "xyzzy"') == b'USER "frobozz" "xyzzy"\r\n'
-    assert f.outstanding == ("USER",)
+    assert f.send(b'USER "frobozz" "xyzzy"') == b'A0001 USER "frobozz" "xyzzy"\r\n'
+    assert f.send(b"user bob redqueen") == b"A0002 user bob redqueen\r\n"
+    assert f.send(b'A0007 USER "frobozz" "xyzzy"') == b'A0007 USER "frobozz" "xyzzy"\r\n'
+    assert f.send(b"t.1 FROB") == b"t.1 FROB\r\n"  # not letters only: the user's tag
+    assert f.send(b"x LOGIN bob redqueen") == b"x LOGIN bob redqueen\r\n"  # a command follows
+    assert f.outstanding == ("A0001", "A0002", "A0007", "t.1", "x")
 
 
 def test_tag_prefix() -> None:
