@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..auth import AuthError, auth_dialogue
 from ..proto.vocab import Vocabulary
-from ..session import STARTTLS_DIALOGUE, SessionError
+from ..session import STARTTLS_DIALOGUE
 from ..transcript.escape import unescape_line
 from . import describe
 from .completer import PATH_ARG, MetaSpec
@@ -72,10 +72,10 @@ async def dispatch(shell: Shell, name: str, arg: str) -> None:
     if cmd is None:
         shell.warn(f"unknown meta-command :{name} (:help lists them; '::text' sends ':text')")
         return
+    # A SessionError goes up to the shell's loop, which prints it and remembers
+    # it, so that the report of the closed connection does not say it again.
     try:
         await cmd.fn(shell, arg if cmd.keep_spaces else arg.strip())
-    except SessionError as exc:
-        shell.error(str(exc))
     except OSError as exc:
         shell.error(f":{cmd.name}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 

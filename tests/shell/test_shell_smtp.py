@@ -178,6 +178,19 @@ def test_starttls_upgrades_and_summarises(smtp_server_factory: object, tls_ca: o
         assert sh.wait_exit() == 0
 
 
+def test_starttls_with_an_untrusted_certificate_says_so_once(smtp_server_factory: object) -> None:
+    server = smtp_server_factory("starttls")  # type: ignore[operator]
+    with running_shell(server.url) as sh:  # no --cafile: the trustme CA is not trusted
+        sh.expect(r"^S: 220 ")
+        sh.line(":starttls")
+        sh.expect(r"the connection is closed: :reconnect")
+        failures = re.findall(r"STARTTLS failed: .*certificate", sh.text)
+        assert len(failures) == 1, sh.text
+        assert "--cafile" in sh.text
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
 def test_reconnect_and_timing(smtp_server: SMTPServer) -> None:
     with running_shell(smtp_server.url) as sh:
         sh.expect(r"^S: 220 ")
