@@ -125,9 +125,12 @@ async def _explain(shell: Shell, arg: str) -> None:
 @meta("last", ":last", "the last response, parsed: status, headers, size")
 async def _last(shell: Shell, arg: str) -> None:
     session = shell.session
+    if session is None:
+        shell.say(*describe.last_summary([], None))
+        return
     shell.say(
         *describe.last_summary(
-            session.last_response if session else [], session.last_rtt if session else None
+            session.last_response, session.last_rtt, session.last_payload_size
         )
     )
 
