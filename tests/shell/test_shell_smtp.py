@@ -4,6 +4,8 @@ driven through prompt_toolkit's pipe input."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,41 @@ def test_send_file_as_the_message(smtp_server: SMTPServer, tmp_path: Path) -> No
         assert sh.wait_exit() == 0
     (msg,) = smtp_server.wait_for_messages(1)
     assert msg.data == b"Subject: file\r\n\r\n.starts with a dot\r\nend\r\n"
+
+
+def replay(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "protoshell", "replay", str(path), *args],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+def test_record_right_after_the_greeting_replays(smtp_server: SMTPServer, tmp_path: Path) -> None:
+    """`:record` before the first command: the file starts at the connect, greeting
+    included, so it replays as it is (it said "started in the middle of a session")."""
+    record = tmp_path / "session.txt"
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(f":record {record}")
+        sh.expect(r"recording to")
+        sh.line("EHLO me")
+        sh.expect(r"^S: 250 ")
+        sh.line("QUIT")
+        assert sh.wait_exit() == 0
+    transcript = record.read_text()
+    assert "middle of a session" not in transcript
+    assert re.search(r"^C: <client connects to service port \d+>\n(# .*\n)*S: 220 ", transcript, re.MULTILINE)
+    r = replay(record)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with running_shell(smtp_server.url) as sh:  # after a command: said so, as before
+        sh.expect(r"^S: 220 ")
+        sh.line("NOOP")
+        sh.expect(r"^S: 250 ")
+        sh.line(f":record {record}")
+        sh.expect(r"recording to")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+    assert "middle of a session" in record.read_text()
 
 
 @pytest.mark.parametrize("smtp_server", ["auth"], indirect=True)
