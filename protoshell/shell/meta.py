@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..auth import AuthError, auth_dialogue
+from ..auth import AuthDialogue, AuthError, auth_dialogue
 from ..proto.vocab import Vocabulary
 from ..session import STARTTLS_DIALOGUE
 from ..transcript.escape import unescape_line
@@ -176,6 +177,14 @@ async def _auth(shell: Shell, arg: str) -> None:
         return
     dialogue = auth_dialogue(shell.protocol, mechanism, user, password)
     redact = not getattr(shell.args, "no_redact", False)
+    recorder = shell.recorder
+    # Recorded as ":auth MECHANISM USER" (replay --set password=... runs it
+    # again); with --no-redact, as the lines themselves.
+    with recorder.as_meta("auth", mechanism, user) if recorder and redact else nullcontext():
+        await _auth_dialogue(shell, dialogue, user, redact)
+
+
+async def _auth_dialogue(shell: Shell, dialogue: AuthDialogue, user: str, redact: bool) -> None:
     await shell.send_line(dialogue.command)
     if not await shell.wait():
         return
