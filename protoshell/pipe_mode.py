@@ -68,13 +68,16 @@ async def _readline(stream: IO[bytes]) -> bytes:
     return await fut
 
 
-async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], None] | None = None) -> ExitStatus:
-    """Drive an open session from stdin until EOF; return the exit status."""
+async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None = None) -> ExitStatus:
+    """Drive an open session from stdin until EOF; return the exit status.
+
+    ``reconnected`` is called when HTTP opens a new connection for the next
+    request (a recorder writes the connect there)."""
     refusals = RefusalCounter()
     session.subscribe(refusals)
     await session.wait_turn()  # the greeting, where there is one
     if session.target.protocol == "http":
-        await _http_requests(session, stdin)
+        await _http_requests(session, stdin, reconnected)
     else:
         while True:
             raw = await _readline(stdin)
@@ -112,45 +115,66 @@ def _inside_message(session: Session) -> bool:
     return bool(getattr(framer, "in_data", False) or getattr(framer, "mid_command", False))
 
 
-async def _http_requests(session: Session, stdin: IO[bytes]) -> None:
+async def _reopen(old: Session, reconnected: Callable[[], None] | None) -> Session:
+    """A new connection to the same target, seen by the same observers.
+
+    HTTP only: a server may close after any response (``Connection: close``,
+    HTTP/1.0, a close-delimited body; RFC 9112 9.6), and a client opens a new
+    connection for the next request, as the shell does."""
+    await old.close()
+    new = Session(old.target, timeout=old.timeout, insecure=old.insecure, cafile=old.cafile, pull=old.pull)
+    for observer in old.observers:
+        new.subscribe(observer)
+    if reconnected is not None:
+        reconnected()
+    await new.open()
+    return new
+
+
+async def _http_requests(first: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None) -> None:
     from .proto.http import complete_request
 
+    session = first
     target = session.target
     head: list[bytes] = []
-    while True:
-        raw = await _readline(stdin)
-        line = _chomp(raw)
-        if raw and (line or not head):
-            if line or head:
-                head.append(line)
-            continue  # (blank lines before a request line are skipped)
-        if not head:
-            break  # EOF with nothing pending
-        # An empty line (or EOF) ends the head.
-        length = _declared_length(head)
-        body = b""
-        if length:
-            chunks: list[bytes] = []
-            have = 0
-            while have < length:
-                more = await _readline(stdin)
-                if not more:
-                    break
-                chunks.append(more)
-                have += len(more)
-            body = b"".join(chunks)[:length]
-        lines = complete_request(head, target.host, target.port, target.default_port, body_length=len(body) if body else None)
-        if session.closed:
-            raise SessionError("closed", "the server closed the connection before the next request")
-        for line in lines:
-            await session.send_line(line)
-        await session.send_line(b"")
-        if body:
-            await session.send_body(body)
-        await session.wait_turn()
-        head = []
-        if not raw:
-            break
+    try:
+        while True:
+            raw = await _readline(stdin)
+            line = _chomp(raw)
+            if raw and (line or not head):
+                if line or head:
+                    head.append(line)
+                continue  # (blank lines before a request line are skipped)
+            if not head:
+                break  # EOF with nothing pending
+            # An empty line (or EOF) ends the head.
+            length = _declared_length(head)
+            body = b""
+            if length:
+                chunks: list[bytes] = []
+                have = 0
+                while have < length:
+                    more = await _readline(stdin)
+                    if not more:
+                        break
+                    chunks.append(more)
+                    have += len(more)
+                body = b"".join(chunks)[:length]
+            lines = complete_request(head, target.host, target.port, target.default_port, body_length=len(body) if body else None)
+            if session.closed:
+                session = await _reopen(session, reconnected)
+            for line in lines:
+                await session.send_line(line)
+            await session.send_line(b"")
+            if body:
+                await session.send_body(body)
+            await session.wait_turn()
+            head = []
+            if not raw:
+                break
+    finally:
+        if session is not first:  # the caller closes the first one
+            await session.close()
 
 
 def _declared_length(head: list[bytes]) -> int:

@@ -229,6 +229,26 @@ def test_http_host_added_and_body_framed(nginx: Nginx) -> None:
     assert "S: hello" not in out[head_at:]
 
 
+def test_http_next_request_after_a_close_opens_a_new_connection(nginx: Nginx, tmp_path: Path) -> None:
+    """After a response that closes the connection (HTTP/1.0, Connection: close), the next
+    request goes on a new one, as in the shell; pipe mode used to stop with exit 3 ("the
+    server closed the connection before the next request"). Recorded, it replays."""
+    (nginx.root / "hello.txt").write_bytes(b"hello\n")
+    record = tmp_path / "two.txt"
+    url = f"http://{nginx.host}:{nginx.port}"
+    stdin = b"GET /hello.txt HTTP/1.1\nConnection: close\n\nGET /hello.txt HTTP/1.0\n\nHEAD / HTTP/1.1\n\n"
+    r = protoshell([url, "--record", str(record)], stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert out.count("S: hello") == 2
+    assert sum(line.startswith("# connected to") for line in out) == 3
+    assert out.count("S: HTTP/1.1 200 OK") == 3  # nginx answers HTTP/1.0 with 1.1
+    transcript = record.read_text()
+    assert transcript.count("C: <client connects to service port") == 3
+    replay = protoshell(["replay", str(record), "--target", url, "-q"], b"")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
 def test_http_404_exits_1_and_binary_is_not_dumped(nginx: Nginx) -> None:
     (nginx.root / "blob.bin").write_bytes(bytes(range(256)) * 64)
     r = protoshell(
