@@ -122,6 +122,11 @@ def describe_expected(step: ServerLine | Narration) -> str:
     return f"{step.side}: <{step.text}>" if step.kind != "elision" else f"{step.side}: ..."
 
 
+# The status of POP3's lone "." (proto.pop3.line_status): the end of a
+# multi-line answer (RFC 1939 3).
+END_OF_ANSWER = "."
+
+
 def _show_status(status: str | None) -> str:
     return status if status is not None else "(no status: a data line)"
 
@@ -159,7 +164,14 @@ class Checker:
                 return Check(False, "the text differs (--strict compares the whole line; * is a wildcard)", {}, want, got)
             return Check(True, "", captures, want, got)
         if not self._status_matches(want, actual):
-            if want is None:
+            if want == END_OF_ANSWER:
+                reason = (
+                    "expected the end of the answer (a lone '.'), the server sent another line: "
+                    "it has more to list than the transcript (more messages?)"
+                )
+            elif want is None and got == END_OF_ANSWER:
+                reason = "expected another line, the server ended the answer (a lone '.'): it has fewer"
+            elif want is None:
                 reason = "expected a data line (no status), the server sent a status line"
             elif got is None:
                 reason = f"expected status {want}, the server sent a line with no status"

@@ -133,3 +133,11 @@ def test_descriptions_use_the_notation() -> None:
     assert describe_actual(None).startswith("(nothing more")
     assert describe_expected(expected("250 OK")) == "S: 250 OK"
     assert describe_expected(narration("S: ...")) == "S: ..."
+
+
+def test_a_listing_longer_or_shorter_than_the_transcripts_says_so() -> None:
+    # A lesson written for two messages, replayed on a maildrop of three (or one).
+    check = Checker("pop3").line(expected("."), line(b"3 38\r\n", None))
+    assert not check.ok and "end of the answer" in check.reason and "more to list" in check.reason
+    check = Checker("pop3").line(expected("2 200"), line(b".\r\n", "."))
+    assert not check.ok and "ended the answer" in check.reason
