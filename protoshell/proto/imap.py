@@ -130,6 +130,7 @@ from .base import (
     ServerLine,
     _NeedData,
     chop_eol,
+    counted_piece,
     strip_eol,
 )
 from .imap_vocab import VOCABULARY, typed_tag
@@ -830,20 +831,7 @@ class ImapFramer:
     def _send_literal_line(self, line: bytes) -> bytes:
         cmd = self._current
         assert cmd is not None
-        left, n = self._out_remaining, len(line)
-        if n == left:
-            data = line
-        elif n + 2 <= left:
-            data = line + b"\r\n"
-        elif n > left:
-            raise LocalProtocolError(
-                f"the literal of {cmd.tag} needs {left} more byte(s) but this line has {n}"
-            )
-        else:
-            raise LocalProtocolError(
-                f"the literal of {cmd.tag} needs {left} more byte(s): this {n}-byte line "
-                "fits but its CRLF does not (type exactly the remaining bytes)"
-            )
+        data = counted_piece(line, self._out_remaining, f"the literal of {cmd.tag}")
         self._literal_sent(cmd, data)
         return data
 

@@ -161,7 +161,8 @@ def prompt_text(
     if waiting:
         return "… waiting (Ctrl-C stops waiting)> "
     if literal_left is not None:
-        return f"literal ({literal_left} octets)> "
+        what = "chunk" if protocol == "smtp" else "literal"  # BDAT (RFC 3030), IMAP {n}
+        return f"{what} ({literal_left} octets)> "
     if message_mode:
         return "data> "
     if idling:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .scripted_server import ScriptedServer
 from .servers import TLSCA, Dovecot, Nginx, SMTPServer, STARTTLSInjector
 
 MESSAGE = (
@@ -70,6 +71,31 @@ def test_smtp_lecture_session_through_data(smtp_server: SMTPServer) -> None:
     assert b"\r\n.a line that starts with a dot\r\n" in msg.data
     assert b"\r\n...etc. etc. etc.\r\n" in msg.data
     assert r.stderr == ""
+
+
+def test_bdat_chunk_is_sent_before_its_reply() -> None:
+    """RFC 3030 2: the chunk follows BDAT at once. aiosmtpd has no CHUNKING, so a scripted
+    socket plays Postfix's part (the same exchange as Postfix 3.7 by hand): it answers only
+    once the octets are there; pipe mode waited for BDAT's reply first and hung."""
+    script = [
+        ("send", b"220 scripted ESMTP\r\n"),
+        ("expect", b"MAIL FROM:<a@b>\r\n"),
+        ("send", b"250 2.1.0 Ok\r\n"),
+        ("expect", b"BDAT 12\r\nSubject: x\r\n"),
+        ("send", b"250 2.0.0 Ok: 12 bytes\r\n"),
+        ("expect", b"BDAT 7 LAST\r\n\r\nhello"),
+        ("send", b"250 2.0.0 Ok: 19 bytes queued as 8AF0251C296\r\n"),
+        ("expect", b"QUIT\r\n"),
+        ("send", b"221 2.0.0 Bye\r\n"),
+        ("close",),
+    ]
+    stdin = b"MAIL FROM:<a@b>\nBDAT 12\nSubject: x\nBDAT 7 LAST\n\nhello\nQUIT\n"
+    with ScriptedServer(script) as server:
+        r = protoshell([f"smtp://{server.url_host}", "--timeout", "3"], stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert out[out.index("C: BDAT 7 LAST") + 1 :][:3] == ["C: ", "C: hello", "S: 250 2.0.0 Ok: 19 bytes queued as 8AF0251C296"]
+    assert bytes(server.received).endswith(b"BDAT 7 LAST\r\n\r\nhelloQUIT\r\n")
 
 
 def test_pasted_crlf_is_not_doubled(smtp_server: SMTPServer) -> None:
