@@ -38,20 +38,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from ..auth import AuthError, auth_dialogue
 from ..proto.base import ConnectionClosed, Payload, ResponseEnd
 from ..proto.base import ServerLine as WireLine
 from ..session import STARTTLS_DIALOGUE, Exchange, Observer, Session, SessionError
 from ..status import ExitStatus, exit_for
-from ..target import SCHEMES, Target
-from ..transcript.escape import REDACTED, escape_line, unescape_line
+from ..target import Target
+from ..transcript.escape import REDACTED, unescape_line
 from ..transcript.model import ClientLine, Comment, Meta, Narration, ServerLine, Step, Transcript
 from ..transcript.variables import (
     RedactedLineError,
@@ -61,6 +59,7 @@ from ..transcript.variables import (
     substitute_bytes,
     variables_in,
 )
+from . import meta_steps
 from .checker import (
     ActualClose,
     ActualLine,
@@ -69,10 +68,29 @@ from .checker import (
     describe_actual,
     describe_expected,
 )
+from .results import (
+    SEND,
+    ClientContext,
+    Controller,
+    Decision,
+    Mismatch,
+    ReplayEvent,
+    ReplayOptions,
+    ReplayResult,
+)
+from .validate import (
+    META_COMMANDS,
+    PASSWORD_VARIABLE,
+    ReplayUsageError,
+    check_transcript,
+    client_line_numbers,
+    transcript_protocol,
+)
 
 __all__ = [
     "META_COMMANDS",
     "PASSWORD_VARIABLE",
+    "SEND",
     "ClientContext",
     "Controller",
     "Decision",
@@ -87,224 +105,10 @@ __all__ = [
     "transcript_protocol",
 ]
 
-# The variable that fills a ``<redacted>`` in a C: line and gives :auth its password.
-PASSWORD_VARIABLE = "password"
-META_COMMANDS = ("starttls", "auth", "sleep", "set", "raw")
-MAX_SLEEP = 60.0
 # The command that asks for TLS in each protocol (its last word of the
 # session's STARTTLS dialogue): STARTTLS, STLS.
 _STARTTLS_WORDS = frozenset(dialogue[-1] for dialogue in STARTTLS_DIALOGUE.values())
 _RESPONSE_KEEP = 64 << 10  # bytes of the last response kept for --step's "raw"
-
-
-class ReplayUsageError(ValueError):
-    """The transcript cannot be replayed as written; ``str()`` is one line,
-    ``file:line: what is wrong``."""
-
-
-# ---------------------------------------------------------------------------
-# Results and events
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """Where the server and the transcript disagree."""
-
-    filename: str
-    lineno: int
-    expected: str  # the transcript's line, in notation ("S: 250 OK")
-    actual: str  # what the server did, in notation
-    reason: str
-    expected_status: str | None = None
-    actual_status: str | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.filename}:{self.lineno}"
-
-    def one_line(self) -> str:
-        return f"{self.where}: {self.reason}: expected {self.expected!r}, got {self.actual!r}"
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayEvent:
-    """Something the replay did.  ``kind``:
-
-    - ``connected``: ``text`` is the target URL;
-    - ``sent``: a C: line went out (``lineno``, ``text`` in notation);
-    - ``matched``: an S: step matched (``lineno``; ``text`` what arrived,
-      or for a line, empty and ``raw`` its bytes: describing costs time);
-    - ``captured``: ``$name`` = value (``name``, ``text``);
-    - ``skipped``: server lines an elision skipped (``lineno`` of the ``...``,
-      ``count``), or a step the user skipped (``--step``);
-    - ``note``: anything else worth saying (``level``);
-    - ``comment``: a ``#`` line of the transcript was reached (``text``);
-    - ``mismatch``: ``mismatch`` is set;
-    - ``finished``: ``result`` is set.
-    """
-
-    kind: Literal[
-        "connected", "sent", "matched", "captured", "skipped", "note", "comment", "mismatch", "finished"
-    ]
-    lineno: int = 0
-    text: str = ""
-    name: str = ""
-    count: int = 0
-    level: Literal["info", "warning", "error"] = "info"
-    mismatch: Mismatch | None = None
-    result: ReplayResult | None = None
-    raw: bytes = b""  # "matched" a server line: its bytes (``text`` is then empty)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayResult:
-    status: ExitStatus
-    checked: int  # expected server steps that matched
-    sent: int  # client lines sent
-    mismatches: tuple[Mismatch, ...] = ()
-    message: str = ""  # why it stopped, when not all matched (network error, quit)
-    variables: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayOptions:
-    strict: bool = False
-    timeout: float = 10.0  # idle timeout for a response the server owes
-    insecure: bool = False
-    cafile: str | None = None
-    # --set values, in transcript notation (escape_line of the bytes).
-    variables: Mapping[str, str] = field(default_factory=dict)
-    # How long to wait for a line the server does not owe (after its turn
-    # ended) before deciding it will not come: unsolicited data (IMAP IDLE)
-    # arrives within it; a line the transcript has and the server has not
-    # is reported after it.
-    settle: float = 1.0
-    keep_going: bool = False  # report every mismatch instead of stopping at the first
-
-
-# ---------------------------------------------------------------------------
-# The --step / demo hook
-
-
-@dataclass(frozen=True, slots=True)
-class ClientContext:
-    """What a controller sees before a ``C:`` line is sent."""
-
-    filename: str
-    lineno: int
-    text: str  # the line in notation, as it will be sent (before $variables)
-    wire: bytes  # the bytes that will be sent (variables substituted)
-    protocol: str
-    last_response: tuple[bytes, ...]
-    variables: Mapping[str, str]
-    command_line: bytes  # the command this line belongs to (for a phase)
-    continuation: bool  # message text, a SASL response, an HTTP header...
-    problem: str = ""  # why the last edit could not be sent
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Literal["send", "skip", "quit"] = "send"
-    text: str | None = None  # an edited line, in notation
-
-
-SEND = Decision()
-
-
-class Controller(Protocol):
-    async def before_client(self, ctx: ClientContext) -> Decision: ...
-
-
-# ---------------------------------------------------------------------------
-# Static checks (before any connection)
-
-
-def transcript_protocol(transcript: Transcript) -> str | None:
-    """The protocol the transcript's header names (``protocol:`` or the
-    target's scheme), or None."""
-    for value in (transcript.header.get("protocol"), transcript.target):
-        if not value:
-            continue
-        scheme = value.split("://", 1)[0].strip().lower()
-        if scheme in SCHEMES:
-            return SCHEMES[scheme][0]
-    return None
-
-
-def client_line_numbers(transcript: Transcript) -> tuple[int, ...]:
-    return tuple(s.lineno for s in transcript.steps if isinstance(s, ClientLine))
-
-
-def _valid_name(name: str) -> bool:
-    return bool(name) and (name[0].isalpha() or name[0] == "_") and name.replace("_", "a").isalnum() and name.isascii()
-
-
-def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[str, str]) -> None:
-    """Refuse, before connecting, what cannot work: unknown meta-commands,
-    bad arguments, variables nothing defines, redacted lines without a
-    password.  Raises ReplayUsageError (``file:line: ...``)."""
-    src = transcript.source
-    known = set(variables)
-    for step in transcript.steps:
-        if isinstance(step, ServerLine):
-            if "$" in step.text:
-                known.update(step.variables)
-        elif isinstance(step, Meta):
-            _check_meta(step, protocol, known, f"{src}:{step.lineno}")
-        elif isinstance(step, ClientLine) and ("$" in step.text or REDACTED in step.text):
-            where = f"{src}:{step.lineno}"
-            missing = [n for n in step.variables if n not in known]
-            if missing:
-                names = ", ".join(f"${n}" for n in missing)
-                raise ReplayUsageError(
-                    f"{where}: {names} is not captured by an earlier S: line nor set "
-                    f"(capture it with S: ... ${missing[0]} ..., :set {missing[0]} VALUE, "
-                    f"or pass --set {missing[0]}=VALUE)"
-                )
-            if step.redacted and PASSWORD_VARIABLE not in known:
-                raise ReplayUsageError(
-                    f"{where}: this line was redacted when it was recorded; pass "
-                    f"--set {PASSWORD_VARIABLE}=SECRET to send the secret where it says "
-                    f"{REDACTED} (or write $name there and pass --set name=...)"
-                )
-
-
-def _check_meta(step: Meta, protocol: str, known: set[str], where: str) -> None:
-    name, args = step.command, step.args
-    if name not in META_COMMANDS:
-        raise ReplayUsageError(
-            f"{where}: unknown meta-command :{name} (replay knows "
-            + ", ".join(f":{m}" for m in META_COMMANDS)
-            + ")"
-        )
-    if name == "sleep":
-        try:
-            seconds = float(args[0]) if len(args) == 1 else math.nan
-        except ValueError:
-            seconds = math.nan
-        if not 0 <= seconds <= MAX_SLEEP:
-            raise ReplayUsageError(f"{where}: usage :sleep SECONDS (0 to {MAX_SLEEP:g})")
-    elif name == "set":
-        var, _, _value = step.argtext.partition(" ")
-        if not _valid_name(var):
-            raise ReplayUsageError(f"{where}: usage :set NAME VALUE (NAME: letters, digits, _)")
-        known.add(var)
-    elif name == "starttls":
-        if args:
-            raise ReplayUsageError(f"{where}: :starttls takes no arguments")
-        if protocol not in ("smtp", "pop3", "imap"):
-            raise ReplayUsageError(f"{where}: {protocol.upper()} has no STARTTLS (use https://)")
-    elif name == "auth":
-        if len(args) != 2:
-            raise ReplayUsageError(f"{where}: usage :auth plain|login USER (password from --set {PASSWORD_VARIABLE}=...)")
-        try:
-            auth_dialogue(protocol, args[0], args[1], "x")
-        except AuthError as exc:
-            raise ReplayUsageError(f"{where}: {exc}") from None
-        if PASSWORD_VARIABLE not in known:
-            raise ReplayUsageError(f"{where}: :auth needs the password: pass --set {PASSWORD_VARIABLE}=SECRET")
-    elif name == "raw" and not step.argtext:
-        raise ReplayUsageError(f"{where}: usage :raw TEXT (escapes \\r \\n \\t \\xHH; no CRLF added)")
 
 
 # ---------------------------------------------------------------------------
@@ -322,7 +126,7 @@ class _PayloadItem:
     done: bool = False
 
 
-_Item = ActualLine | _PayloadItem | ActualClose
+Item = ActualLine | _PayloadItem | ActualClose
 
 
 def _expire(waiter: asyncio.Future[bool]) -> None:
@@ -358,7 +162,7 @@ class Engine:
         self.controller = controller
         self._report_fn = report
         self._observers = list(observers)
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[Item] = deque()
         self._open_payload: _PayloadItem | None = None
         self._close_seen = False
         self._waiter: asyncio.Future[bool] | None = None
@@ -476,7 +280,7 @@ class Engine:
             await self._client(index, step)
         elif isinstance(step, Meta):
             self._skip_answers = False
-            await self._meta(step)
+            await meta_steps.run(self, step)
         elif isinstance(step, ServerLine):
             if self._skip_answers:
                 self._report(ReplayEvent("skipped", step.lineno, describe_expected(step), count=1))
@@ -669,7 +473,7 @@ class Engine:
                 handle.cancel()
                 self._waiter = None
 
-    async def _peek(self, lineno: int, *, patient: bool = False) -> _Item | None:
+    async def _peek(self, lineno: int, *, patient: bool = False) -> Item | None:
         """The next thing the server did, waiting while it owes an answer
         (idle timeout ``options.timeout``: a SessionError), or for
         ``settle`` seconds (``patient``: the timeout) when it owes nothing.
@@ -736,7 +540,7 @@ class Engine:
         self._queue.popleft()
 
     # -- expected server steps --------------------------------------------
-    def _matches_after_elision(self, step: ServerLine | Narration, item: _Item) -> bool:
+    def _matches_after_elision(self, step: ServerLine | Narration, item: Item) -> bool:
         if isinstance(step, ServerLine):
             return isinstance(item, ActualLine) and self.checker.found_after_elision(step, item)
         if step.kind == "hangup":
@@ -745,7 +549,7 @@ class Engine:
             return True
         return self.protocol == "pop3" and isinstance(item, ActualLine) and item.status is None
 
-    async def _next_for(self, step: ServerLine | Narration, *, patient: bool = False) -> _Item | None:
+    async def _next_for(self, step: ServerLine | Narration, *, patient: bool = False) -> Item | None:
         """The item to check ``step`` against, after skipping what an
         elision before it hides."""
         elision, self._elision = self._elision, None
@@ -763,7 +567,7 @@ class Engine:
             self._report(ReplayEvent("skipped", elision.lineno, "...", count=self._elided))
         return item
 
-    def _actual_text(self, item: _Item | None) -> str:
+    def _actual_text(self, item: Item | None) -> str:
         if isinstance(item, _PayloadItem):
             return describe_actual(ActualPayload(item.size, item.total))
         return describe_actual(item)
@@ -773,7 +577,7 @@ class Engine:
             await self._connect(step.lineno)
         self._reading = True
         if self._queue and self._elision is None:
-            item: _Item | None = self._queue[0]
+            item: Item | None = self._queue[0]
         elif self._elision is None:
             self._expecting = self._index
             try:
@@ -1131,75 +935,3 @@ class Engine:
         self._flush()
 
     # -- meta-commands ----------------------------------------------------
-    async def _meta(self, step: Meta) -> None:
-        name = step.command
-        if name == "set":
-            var, _, value = step.argtext.partition(" ")
-            self.variables[var] = escape_line(value.encode("utf-8", "surrogateescape"))
-            self._report(ReplayEvent("captured", step.lineno, self.variables[var], name=var))
-            return
-        if name == "sleep":
-            self._flush()
-            await asyncio.sleep(float(step.args[0]))
-            return
-        session = await self._session(step.lineno)
-        if self._reading or name in ("starttls", "auth"):
-            await self._finish_turn(step.lineno)
-        if name == "raw":
-            try:
-                data = substitute_bytes(step.argtext + "\\c", self.variables)
-            except (VariableError, RedactedLineError, ValueError) as exc:
-                self._mismatch(step.lineno, f":raw {step.argtext}", "(not sent)", f"cannot send: {exc}")
-                return
-            await self._send(step.lineno, f":raw {step.argtext}", data)
-            return
-        if name == "starttls":
-            try:
-                await session.starttls()
-            except SessionError as exc:
-                if exc.kind not in ("starttls", "closed", "usage"):
-                    raise
-                self._mismatch(step.lineno, ":starttls", self._actual_text(self._last_line()), str(exc))
-                return
-            self._queue.clear()  # the meta-command's own dialogue, already shown
-            self.checked += 1
-            self._report(ReplayEvent("matched", step.lineno, "TLS"))
-            return
-        if name == "auth":
-            await self._auth(step, session)
-
-    def _last_line(self) -> _Item | None:
-        for item in reversed(self._queue):
-            if isinstance(item, ActualLine):
-                return item
-        return None
-
-    async def _auth(self, step: Meta, session: Session) -> None:
-        """``:auth plain|login USER`` as the shell does it (protoshell.auth):
-        the command, then one response per continuation."""
-        password = unescape_line(self.variables[PASSWORD_VARIABLE]).decode("utf-8", "surrogateescape")
-        dialogue = auth_dialogue(self.protocol, step.args[0], step.args[1], password)
-        self._last_end = None
-        await self._send(step.lineno, dialogue.command.decode(), dialogue.command + b"\r\n")
-        await session.wait_turn()
-        for i, response in enumerate(dialogue.responses):
-            if session.closed or self._last_end is None or self._last_end.outcome != "continue":
-                break
-            if dialogue.is_secret(i):
-                self._shown[response + b"\r\n"] = f"{REDACTED}".encode() + b"\r\n"
-            self._last_end = None
-            await self._send(step.lineno, REDACTED if dialogue.is_secret(i) else response.decode(), response + b"\r\n")
-            await session.wait_turn()
-        end = self._last_end
-        last = self._last_line()
-        self._queue.clear()
-        if end is None or end.outcome != "ok":
-            self._mismatch(
-                step.lineno,
-                f":auth {' '.join(step.args)}",
-                self._actual_text(last),
-                "the server did not accept the authentication",
-            )
-            return
-        self.checked += 1
-        self._report(ReplayEvent("matched", step.lineno, self._actual_text(last)))

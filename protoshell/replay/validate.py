@@ -1,0 +1,126 @@
+"""Checks of a transcript before any connection: meta-commands and their
+arguments, variables nothing defines, redacted lines without a password.
+Pure; split out of ``engine.py`` so that each module holds one job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ..auth import AuthError, auth_dialogue
+from ..target import SCHEMES
+from ..transcript.escape import REDACTED
+from ..transcript.model import ClientLine, Meta, ServerLine, Transcript
+
+__all__ = [
+    "MAX_SLEEP",
+    "META_COMMANDS",
+    "PASSWORD_VARIABLE",
+    "ReplayUsageError",
+    "check_transcript",
+    "client_line_numbers",
+    "transcript_protocol",
+]
+
+# The variable that fills a ``<redacted>`` in a C: line and gives :auth its password.
+PASSWORD_VARIABLE = "password"
+META_COMMANDS = ("starttls", "auth", "sleep", "set", "raw")
+MAX_SLEEP = 60.0
+
+
+class ReplayUsageError(ValueError):
+    """The transcript cannot be replayed as written; ``str()`` is one line,
+    ``file:line: what is wrong``."""
+
+
+# ---------------------------------------------------------------------------
+# Static checks (before any connection)
+
+
+def transcript_protocol(transcript: Transcript) -> str | None:
+    """The protocol the transcript's header names (``protocol:`` or the
+    target's scheme), or None."""
+    for value in (transcript.header.get("protocol"), transcript.target):
+        if not value:
+            continue
+        scheme = value.split("://", 1)[0].strip().lower()
+        if scheme in SCHEMES:
+            return SCHEMES[scheme][0]
+    return None
+
+
+def client_line_numbers(transcript: Transcript) -> tuple[int, ...]:
+    return tuple(s.lineno for s in transcript.steps if isinstance(s, ClientLine))
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and (name[0].isalpha() or name[0] == "_") and name.replace("_", "a").isalnum() and name.isascii()
+
+
+def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[str, str]) -> None:
+    """Refuse, before connecting, what cannot work: unknown meta-commands,
+    bad arguments, variables nothing defines, redacted lines without a
+    password.  Raises ReplayUsageError (``file:line: ...``)."""
+    src = transcript.source
+    known = set(variables)
+    for step in transcript.steps:
+        if isinstance(step, ServerLine):
+            if "$" in step.text:
+                known.update(step.variables)
+        elif isinstance(step, Meta):
+            _check_meta(step, protocol, known, f"{src}:{step.lineno}")
+        elif isinstance(step, ClientLine) and ("$" in step.text or REDACTED in step.text):
+            where = f"{src}:{step.lineno}"
+            missing = [n for n in step.variables if n not in known]
+            if missing:
+                names = ", ".join(f"${n}" for n in missing)
+                raise ReplayUsageError(
+                    f"{where}: {names} is not captured by an earlier S: line nor set "
+                    f"(capture it with S: ... ${missing[0]} ..., :set {missing[0]} VALUE, "
+                    f"or pass --set {missing[0]}=VALUE)"
+                )
+            if step.redacted and PASSWORD_VARIABLE not in known:
+                raise ReplayUsageError(
+                    f"{where}: this line was redacted when it was recorded; pass "
+                    f"--set {PASSWORD_VARIABLE}=SECRET to send the secret where it says "
+                    f"{REDACTED} (or write $name there and pass --set name=...)"
+                )
+
+
+def _check_meta(step: Meta, protocol: str, known: set[str], where: str) -> None:
+    name, args = step.command, step.args
+    if name not in META_COMMANDS:
+        raise ReplayUsageError(
+            f"{where}: unknown meta-command :{name} (replay knows "
+            + ", ".join(f":{m}" for m in META_COMMANDS)
+            + ")"
+        )
+    if name == "sleep":
+        try:
+            seconds = float(args[0]) if len(args) == 1 else math.nan
+        except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds <= MAX_SLEEP:
+            raise ReplayUsageError(f"{where}: usage :sleep SECONDS (0 to {MAX_SLEEP:g})")
+    elif name == "set":
+        var, _, _value = step.argtext.partition(" ")
+        if not _valid_name(var):
+            raise ReplayUsageError(f"{where}: usage :set NAME VALUE (NAME: letters, digits, _)")
+        known.add(var)
+    elif name == "starttls":
+        if args:
+            raise ReplayUsageError(f"{where}: :starttls takes no arguments")
+        if protocol not in ("smtp", "pop3", "imap"):
+            raise ReplayUsageError(f"{where}: {protocol.upper()} has no STARTTLS (use https://)")
+    elif name == "auth":
+        if len(args) != 2:
+            raise ReplayUsageError(f"{where}: usage :auth plain|login USER (password from --set {PASSWORD_VARIABLE}=...)")
+        try:
+            auth_dialogue(protocol, args[0], args[1], "x")
+        except AuthError as exc:
+            raise ReplayUsageError(f"{where}: {exc}") from None
+        if PASSWORD_VARIABLE not in known:
+            raise ReplayUsageError(f"{where}: :auth needs the password: pass --set {PASSWORD_VARIABLE}=SECRET")
+    elif name == "raw" and not step.argtext:
+        raise ReplayUsageError(f"{where}: usage :raw TEXT (escapes \\r \\n \\t \\xHH; no CRLF added)")
