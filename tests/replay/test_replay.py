@@ -69,9 +69,12 @@ def test_keep_going_reports_every_mismatch(lecture_smtp: LectureSMTP, tmp_path: 
 
 
 def test_extra_server_lines_are_a_mismatch_before_the_next_command(lecture_smtp: LectureSMTP, tmp_path: Path) -> None:
-    # The EHLO answer has several lines; the transcript shows only the last.
-    path = write(tmp_path, "S: 220 x\nC: EHLO me\nS: 250 HELP\nC: QUIT\nS: 221 x\n")
-    r = replay(str(path), "--target", lecture_smtp.url)
+    # The EHLO answer has several lines; the transcript shows only the last.  By status that
+    # is one 250 reply (RFC 5321 4.2.1: test_an_smtp_reply_of_another_length_matches_by_status);
+    # --strict compares line by line.
+    path = write(tmp_path, "S: 220 *\nC: EHLO me\nS: 250 HELP\nC: QUIT\nS: 221 *\n")
+    assert replay(str(path), "--target", lecture_smtp.url).status == 0
+    r = replay(str(path), "--target", lecture_smtp.url, "--strict")
     assert r.status == 1
     assert f"mismatch at {path}:3" in r.out  # "250-foo.com" where "250 HELP" was expected
 
@@ -243,6 +246,23 @@ def test_server_closing_before_a_line_is_a_mismatch(
         r = replay(str(path), "--target", f"{scheme}://{server.url_host}")
     assert r.status == 1, r.out + r.err
     assert f"{path}:{line}:" in r.err and "could not be sent" in r.err
+
+
+@pytest.mark.parametrize(
+    "ehlo_reply",
+    [b"250 foo.com\r\n", b"250-foo.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"],
+    ids=["shorter", "longer"],
+)
+def test_an_smtp_reply_of_another_length_matches_by_status(tmp_path: Path, ehlo_reply: bytes) -> None:
+    """The lecture's 3-line EHLO reply against a server's 1 or 6 lines (RFC 5321 4.2.1: one
+    reply either way), and the next command still lines up with its own reply."""
+    path = write(tmp_path, "S: 220 *\nC: EHLO bar.com\nS: 250-foo.com greets bar.com\nS: 250-8BITMIME\nS: 250 HELP\nC: NOOP\nS: 250 OK\n")
+    script = [("send", b"220 x\r\n"), ("expect", b"EHLO"), ("send", ehlo_reply), ("expect", b"NOOP"), ("send", b"250 2.0.0 Ok\r\n"), ("sleep", 1)]
+    with ScriptedServer(script) as server:
+        r = replay(str(path), "--target", f"smtp://{server.url_host}")
+    assert r.status == 0, r.out + r.err
+    with ScriptedServer(script) as server:
+        assert replay(str(path), "--target", f"smtp://{server.url_host}", "--strict").status == 1
 
 
 # -- payloads, hangups, elisions, pipelining ------------------------------------------------------
