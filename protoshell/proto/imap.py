@@ -79,7 +79,9 @@ Client side (``send``)
   line (often empty: just the CRLF that ends the command; it may end in
   another ``{m}``).  So ``A0003 APPEND INBOX {11}``, ``hello world``, ``""``
   sends ``A0003 APPEND INBOX {11}\\r\\n``, ``hello world``, ``\\r\\n``; and a
-  message typed line by line works as long as n counts its CRLFs.  While the
+  message typed line by line works as long as n counts its CRLFs.  The rest
+  of a line after a literal starts with a space or ``)`` (RFC 3501 9); any
+  other line is the next command, sent after the CRLF that ends this one.  While the
   client is sending the literal or the rest of the command, that command adds
   nothing to ``pending`` (it is the client's turn), and CR/LF inside the data
   are allowed (they are literal octets).
@@ -820,6 +822,12 @@ class ImapFramer:
             # Finishes a line begun with send_raw: no tag can be added mid-line.
             self._learn(line + b"\r\n")
             return line + b"\r\n"
+        if self._mode == "rest" and line and not line.startswith((b" ", b")")):
+            # RFC 3501 9: what follows a literal on its line is SP, ")" or the
+            # CRLF.  Any other line is a new command: this one ended with the
+            # literal (``LOGIN bob {8}``, ``redqueen``, ``SELECT INBOX``).
+            end = self._client_line(b"", autotag=True) + b"\r\n"
+            return end + self._client_line(line, autotag=True) + b"\r\n"
         return self._client_line(line, autotag=True) + b"\r\n"
 
     def send_raw(self, data: bytes) -> bytes:

@@ -230,6 +230,16 @@ def test_the_lectures_user_line_without_its_tag_gets_one(dovecot: Dovecot) -> No
     assert any(line.startswith("S: A0002 OK") for line in out), out
 
 
+def test_a_command_after_a_literal_password_is_a_new_command(dovecot: Dovecot) -> None:
+    """The password as a literal, then the next command at once, without the empty line
+    that ends LOGIN's line: LOGIN ends there (RFC 3501 9), SELECT gets its own tag."""
+    r = protoshell([dovecot.imap_url], b"LOGIN bob {8}\nredqueen\nSELECT INBOX\nLOGOUT\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert any(line.startswith("S: A0001 OK") for line in out), out
+    assert any(line.startswith("S: A0002 OK [READ-WRITE]") for line in out), out
+
+
 def test_imaps_untrusted_is_refused(dovecot: Dovecot) -> None:
     r = protoshell([dovecot.imaps_url], b"LOGOUT\n")
     assert r.returncode == 3

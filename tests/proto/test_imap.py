@@ -1037,6 +1037,25 @@ def test_mid_command_says_when_the_next_line_continues_a_command() -> None:
     assert f.mid_command
 
 
+def test_a_command_typed_after_a_literal_ends_the_literals_command() -> None:
+    """`LOGIN bob {8}`, `redqueen`, then `SELECT INBOX`: what follows a literal on its line
+    starts with SP or ")" (RFC 3501 9), so SELECT is the next command, after the CRLF that
+    ends LOGIN; it was glued on ("redqueenSELECT INBOX") and Dovecot answered BAD."""
+    f = ImapFramer()
+    f.receive_data(GREETING)
+    drain(f)
+    f.send(b"LOGIN bob {8+}")
+    assert f.send(b"redqueen") == b"redqueen"
+    assert f.send(b"SELECT INBOX") == b"\r\nA0002 SELECT INBOX\r\n"
+    assert f.outstanding == ("A0001", "A0002") and f.pending == 2 and not f.mid_command
+    f.send(b"APPEND INBOX (\\Seen) {2+}")
+    f.send(b"hi")
+    assert f.send(b" {3+}") == b" {3+}\r\n"  # the line goes on after a literal: SP...
+    f.send(b"abc")
+    assert f.send(b")") == b")\r\n"  # ... or ")" (not valid here, but the server's to say)
+    assert f.outstanding == ("A0001", "A0002", "A0003")
+
+
 def test_literal_data_may_contain_crlf() -> None:
     f = ImapFramer()
     msg = b"Subject: x\r\n\r\nbody"
