@@ -285,6 +285,29 @@ def test_http_next_request_after_a_close_opens_a_new_connection(nginx: Nginx, tm
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
+LAB_PAGE = b"<p>the lab server says hello</p>\n"
+# The lecture's lab server as a student writes it: one recv(1024), one reply, close().
+LAB_SERVER = [
+    ("recv_once",),
+    ("sleep", 0.2),
+    ("send", b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(LAB_PAGE), LAB_PAGE)),
+    ("drop",),
+]
+
+
+def test_http_request_head_goes_out_in_one_write() -> None:
+    """The head is one write, as curl sends it: the lab server's one recv() finds it whole.
+    A line at a time, it read only the request line, answered and closed with the rest
+    unread, and its kernel's reset lost the answer nine times in ten (exit 3)."""
+    with ScriptedServer(LAB_SERVER) as server:
+        r = protoshell([f"http://{server.url_host}"], b"GET / HTTP/1.1\nAccept: text/html\n\n")
+        host = server.url_host
+    assert bytes(server.received) == f"GET / HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\r\n".encode()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "S: <p>the lab server says hello</p>" in lines(r.stdout)
+    assert lines(r.stdout)[1:5] == ["C: GET / HTTP/1.1", f"C: Host: {host}", "C: Accept: text/html", "C: "]
+
+
 def test_http_404_exits_1_and_binary_is_not_dumped(nginx: Nginx) -> None:
     (nginx.root / "blob.bin").write_bytes(bytes(range(256)) * 64)
     r = protoshell(

@@ -265,6 +265,18 @@ def test_an_smtp_reply_of_another_length_matches_by_status(tmp_path: Path, ehlo_
         assert replay(str(path), "--target", f"smtp://{server.url_host}", "--strict").status == 1
 
 
+def test_an_http_request_head_is_replayed_in_one_write(tmp_path: Path) -> None:
+    """Against the lecture's lab server (one recv, one reply, close): the head's C: lines
+    go out together, so its one recv() finds them all (they went a line at a time)."""
+    from tests.integration.test_pipe_mode import LAB_SERVER
+
+    path = write(tmp_path, "C: GET / HTTP/1.1\nC: Host: lab\nC:\nS: HTTP/1.1 200 OK\nS: ...\n")
+    with ScriptedServer(LAB_SERVER) as server:
+        r = replay(str(path), "--target", f"http://{server.url_host}")
+    assert bytes(server.received) == b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n"
+    assert r.status == 0, r.out + r.err
+
+
 # -- payloads, hangups, elisions, pipelining ------------------------------------------------------
 
 
