@@ -419,7 +419,7 @@ class Session:
                 break
             except TransportError as exc:
                 if exc.kind != "timeout":
-                    self._received_failure(exc)
+                    await self._read_failed(exc)
                     return True
             left -= wait
             if left <= 0:
@@ -460,7 +460,7 @@ class Session:
                 try:
                     data = await transport.read(None)
                 except TransportError as exc:
-                    self._received_failure(exc)
+                    await self._read_failed(exc)
                     return
                 if await self._received(data):
                     return
@@ -494,6 +494,18 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - an observer failed (output closed...)
             self._fail(SessionError("observer", f"{type(exc).__name__}: {exc}"))
         return True
+
+    async def _read_failed(self, exc: TransportError) -> None:
+        """A read failed.  A reset where the framer takes an end of stream for
+        a clean close (every answer complete, no message half sent) ends the
+        connection as that close would, with a warning: a server that closes
+        with our last bytes unread makes its kernel send a reset (RFC 9112
+        9.6), and nothing was lost.  Anything else is the failure it is."""
+        if exc.kind == "reset" and not self.framer.pending and not self.closed:
+            self.note(f"{exc}, after its answers were complete", "warning")
+            await self._received(b"")
+            return
+        self._received_failure(exc)
 
     def _received_failure(self, exc: TransportError) -> None:
         if self.framer.pending:

@@ -289,6 +289,28 @@ def test_server_close_offers_reconnect() -> None:
         assert sh.wait_exit() == 0
 
 
+def test_a_reset_after_complete_answers_is_a_close_with_a_warning() -> None:
+    """A server that closes with our bytes unread makes its kernel send a reset (a student's
+    lab server does): when every answer had arrived, nothing was lost, so it is a close,
+    said as a warning, not a network error."""
+    script = [
+        ("send", b"220 ready\r\n"),
+        ("expect", b"NOOP\r\n"),
+        ("send", b"250 ok\r\n"),
+        ("sleep", 0.3),
+        ("reset",),
+    ]
+    with ScriptedServer(script) as server, running_shell(f"smtp://{server.url_host}") as sh:
+        sh.expect(r"^S: 220 ready$")
+        sh.line("NOOP")
+        sh.expect(r"^S: 250 ok$")
+        sh.expect(r"^# connection reset by 127\.0\.0\.1:\d+, after its answers were complete$")
+        sh.expect(r"the connection is closed: :reconnect to connect again")
+        assert "response incomplete" not in sh.text
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+
+
 def test_connection_refused_is_one_line_and_exit_3() -> None:
     from tests.integration.servers import free_port
 
