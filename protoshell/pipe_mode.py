@@ -91,6 +91,7 @@ async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[],
             await session.send_line(line)
             if session.framer.pending:
                 await session.wait_turn()
+        _check_input_ended_whole(session)
     await session.wait_turn()
     await _let_server_hang_up(session)
     return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
@@ -106,6 +107,21 @@ async def _let_server_hang_up(session: Session, grace: float = 1.0) -> None:
     deadline = loop.time() + grace
     while not session.closed and loop.time() < deadline:
         await asyncio.sleep(0.01)
+
+
+def _check_input_ended_whole(session: Session) -> None:
+    """At the end of stdin, a message must not be left half sent: after
+    SMTP's 354 without its lone "." (RFC 5321 4.1.1.4), or octets of an IMAP
+    literal or a BDAT chunk still owed.  The server waits for the rest and
+    the message is never delivered; exit 0 would say all went well."""
+    if session.closed:
+        return
+    framer = session.framer
+    owed = getattr(framer, "literal_remaining", None)
+    if owed is not None:
+        raise SessionError("usage", f"the input ended {owed} octet(s) short of the literal or chunk it began: nothing was delivered")
+    if getattr(framer, "in_data", False):
+        raise SessionError("usage", "the input ended inside the message (after 354, no line holding only '.'): it was not delivered")
 
 
 def _inside_message(session: Session) -> bool:

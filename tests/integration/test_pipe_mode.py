@@ -98,6 +98,16 @@ def test_bdat_chunk_is_sent_before_its_reply() -> None:
     assert bytes(server.received).endswith(b"BDAT 7 LAST\r\n\r\nhelloQUIT\r\n")
 
 
+def test_input_ending_inside_the_message_is_an_input_error(smtp_server: SMTPServer) -> None:
+    """`printf` without the lone "." after DATA: the server waits for the rest and no mail is
+    sent; that is said on stderr with exit 2 (it exited 0, as if all had gone well)."""
+    r = protoshell([smtp_server.url], b"EHLO me\nMAIL FROM:<a@b>\nRCPT TO:<Jones@foo.com>\nDATA\nhello\n")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "no line holding only '.'" in r.stderr
+    assert "C: hello" in lines(r.stdout)
+    assert smtp_server.messages == []
+
+
 def test_pasted_crlf_is_not_doubled(smtp_server: SMTPServer) -> None:
     r = protoshell([smtp_server.url, "--hex"], b"NOOP\r\nQUIT\r\n")
     assert r.returncode == 0, r.stderr
