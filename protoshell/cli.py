@@ -155,7 +155,10 @@ def _embedded_default(args: argparse.Namespace, env) -> int:  # type: ignore[no-
         return ExitStatus.NETWORK
     try:
         target = parse_target(f"http://127.0.0.1:{server.port}")
-        banner = f"embedded web server on {target.url} serving {server.root}; try: GET / HTTP/1.1"
+        banner = (
+            f"embedded web server on {target.url} serving {server.root}; "
+            "try: GET / HTTP/1.1 and an empty line"
+        )
         return _open(target, args, env, banner=banner)
     finally:
         server.stop()
