@@ -132,6 +132,22 @@ def test_redacted_line_without_a_password_is_refused_before_connecting(tmp_path:
     assert "--set password=" in r.err
 
 
+@pytest.mark.parametrize(
+    ("auth", "line"),
+    [("C: AUTH PLAIN\nS: 334 \nC: <redacted>\n", 6), ("C: AUTH LOGIN\nS: 334 x\nC: Ym9i\nS: 334 x\nC: <redacted>\n", 8)],
+    ids=["plain", "login"],
+)
+def test_a_redacted_sasl_response_is_refused_even_with_a_password(tmp_path: Path, auth: str, line: int) -> None:
+    """--set password= fills <redacted> with the password, but a SASL response is base64
+    made from the user and the password: sent as is, the server said 501/535 after a
+    hint that told the user to do just that. It says to use :auth instead."""
+    path = write(tmp_path, "S: 220 x\nC: EHLO me\nS: 250 x\n" + auth + "S: 235 ok\n")
+    r = replay(str(path), "--target", "smtp://127.0.0.1:9", "--set", "password=redqueen")
+    assert r.status == 2, r.out + r.err
+    assert r.err.startswith(f"protoshell: {path}:{line}: this redacted line is a SASL response")
+    assert "':auth plain USER'" in r.err
+
+
 def test_unknown_variable_is_refused_before_connecting(tmp_path: Path) -> None:
     path = write(tmp_path, "S: 220 x\nC: MAIL FROM:<$sender>\n")
     r = replay(str(path), "--target", "smtp://127.0.0.1:9")
