@@ -158,7 +158,7 @@ def _embedded_default(args: argparse.Namespace, env) -> int:  # type: ignore[no-
     """Bare ``protoshell``: the embedded web server on a free loopback port,
     in this process, and a session connected to it: works offline, on a
     fresh machine, with nothing else running."""
-    from .server.control import EmbeddedServer
+    from .server.control import SHELL_TIMEOUT, EmbeddedServer
     from .status import ExitStatus
     from .target import parse_target
 
@@ -166,13 +166,16 @@ def _embedded_default(args: argparse.Namespace, env) -> int:  # type: ignore[no-
         env.error("--starttls needs a target URL (the embedded server speaks plain HTTP)")
         return ExitStatus.USAGE
     try:
-        server = EmbeddedServer(port=0).start()
+        server = EmbeddedServer(port=0, timeout=SHELL_TIMEOUT).start()
     except (OSError, RuntimeError) as exc:
         env.error(f"cannot start the embedded server: {exc}")
         return ExitStatus.NETWORK
     try:
         target = parse_target(f"http://127.0.0.1:{server.port}")
-        banner = f"embedded web server on {target.url} serving {server.root}; try: GET / HTTP/1.1"
+        banner = (
+            f"embedded web server on {target.url} serving {server.root}; "
+            "try: GET / HTTP/1.1 and an empty line"
+        )
         return _open(target, args, env, banner=banner)
     finally:
         server.stop()

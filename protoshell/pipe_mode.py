@@ -127,14 +127,17 @@ def _unbuffered_readline(stream: IO[bytes]) -> Callable[[], bytes]:
     return readline
 
 
-async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], None] | None = None) -> ExitStatus:
-    """Drive an open session from stdin until EOF; return the exit status."""
+async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None = None) -> ExitStatus:
+    """Drive an open session from stdin until EOF; return the exit status.
+
+    ``reconnected`` is called when HTTP opens a new connection for the next
+    request (a recorder writes the connect there)."""
     refusals = RefusalCounter()
     session.subscribe(refusals)
     await session.wait_turn()  # the greeting, where there is one
     lines = StdinLines(stdin)
     if session.target.protocol == "http":
-        await _http_requests(session, lines)
+        await _http_requests(session, lines, reconnected)
     else:
         while True:
             raw = await lines.readline()
@@ -148,9 +151,25 @@ async def run_pipe(session: Session, stdin: IO[bytes], on_open: Callable[[], Non
             await session.send_line(line)
             if session.framer.pending:
                 await session.wait_turn()
+        _check_input_ended_whole(session)
     await session.wait_turn()
     await session.let_server_hang_up()
     return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
+
+
+def _check_input_ended_whole(session: Session) -> None:
+    """At the end of stdin, a message must not be left half sent: after
+    SMTP's 354 without its lone "." (RFC 5321 4.1.1.4), or octets of an IMAP
+    literal or a BDAT chunk still owed.  The server waits for the rest and
+    the message is never delivered; exit 0 would say all went well."""
+    if session.closed:
+        return
+    framer = session.framer
+    owed = getattr(framer, "literal_remaining", None)
+    if owed is not None:
+        raise SessionError("usage", f"the input ended {owed} octet(s) short of the literal or chunk it began: nothing was delivered")
+    if getattr(framer, "in_data", False):
+        raise SessionError("usage", "the input ended inside the message (after 354, no line holding only '.'): it was not delivered")
 
 
 def _inside_message(session: Session) -> bool:
@@ -160,37 +179,58 @@ def _inside_message(session: Session) -> bool:
     return bool(getattr(framer, "in_data", False) or getattr(framer, "mid_command", False))
 
 
-async def _http_requests(session: Session, stdin: StdinLines) -> None:
+async def _reopen(old: Session, reconnected: Callable[[], None] | None) -> Session:
+    """A new connection to the same target, seen by the same observers.
+
+    HTTP only: a server may close after any response (``Connection: close``,
+    HTTP/1.0, a close-delimited body; RFC 9112 9.6), and a client opens a new
+    connection for the next request, as the shell does."""
+    await old.close()
+    new = Session(old.target, timeout=old.timeout, insecure=old.insecure, cafile=old.cafile, pull=old.pull)
+    for observer in old.observers:
+        new.subscribe(observer)
+    if reconnected is not None:
+        reconnected()
+    await new.open()
+    return new
+
+
+async def _http_requests(first: Session, stdin: StdinLines, reconnected: Callable[[], None] | None) -> None:
+    session = first
     head: list[bytes] = []
-    while True:
-        raw = await stdin.readline()
-        line = _chomp(raw)
-        if raw and (line or not head):
-            if line or head:
-                head.append(line)
-            continue  # (blank lines before a request line are skipped)
-        if not head:
-            break  # EOF with nothing pending
-        # An empty line (or EOF) ends the head.
-        length = _declared_length(head)
-        body = b""
-        if length:
-            chunks: list[bytes] = []
-            have = 0
-            while have < length:
-                more = await stdin.readline()
-                if not more:
-                    break
-                chunks.append(more)
-                have += len(more)
-            body = b"".join(chunks)[:length]
-        if session.closed:
-            raise SessionError("closed", "the server closed the connection before the next request")
-        await session.send_request(head, body)
-        await session.wait_turn()
-        head = []
-        if not raw:
-            break
+    try:
+        while True:
+            raw = await stdin.readline()
+            line = _chomp(raw)
+            if raw and (line or not head):
+                if line or head:
+                    head.append(line)
+                continue  # (blank lines before a request line are skipped)
+            if not head:
+                break  # EOF with nothing pending
+            # An empty line (or EOF) ends the head.
+            length = _declared_length(head)
+            body = b""
+            if length:
+                chunks: list[bytes] = []
+                have = 0
+                while have < length:
+                    more = await stdin.readline()
+                    if not more:
+                        break
+                    chunks.append(more)
+                    have += len(more)
+                body = b"".join(chunks)[:length]
+            if session.closed:
+                session = await _reopen(session, reconnected)
+            await session.send_request(head, body)
+            await session.wait_turn()
+            head = []
+            if not raw:
+                break
+    finally:
+        if session is not first:  # the caller closes the first one
+            await session.close()
 
 
 def _declared_length(head: list[bytes]) -> int:

@@ -9,14 +9,22 @@ Payloads are written as the lecture's narration, ``S: <server sends N
 octets of message payload>``; their bytes go to ``--save-body`` if wanted.
 The writer flushes after every line, and ``close()`` is safe to call twice,
 so a Ctrl-C or a dropped connection loses nothing already seen.
+
+A dialogue the shell ran for a meta-command that replay knows (``:auth plain
+bob``) is recorded as that meta-command (``as_meta``), its lines as comments:
+its secret line, recorded ``C: <redacted>``, could not be replayed (``--set
+password=`` fills in a password, not the base64 SASL response made from it),
+while ``replay --set password=...`` runs ``:auth`` again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TextIO
 
-from .proto.base import ConnectionClosed, Payload, ResponseEnd
+from .proto.base import ConnectionClosed, Payload, ResponseEnd, ServerLine
 from .session import Exchange
 from .target import Target
 from .transcript.write import TranscriptWriter
@@ -33,6 +41,7 @@ class Recorder:
         self._payload_size: int | None = None
         self._payload_total: int | None = None
         self._hung_up = False
+        self._meta = False  # inside as_meta(): lines become comments
 
     @classmethod
     def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -67,10 +76,27 @@ class Recorder:
         self.writer.connect(self.target.port)
         self._hung_up = False
 
+    @contextmanager
+    def as_meta(self, command: str, *args: str) -> Iterator[None]:
+        """Record ``:command args`` for the dialogue run inside the block; its
+        server lines are kept as comments, its client lines (secrets) not at all."""
+        if not self.writer.closed:
+            self._end_payload()
+            self.writer.meta(command, *args)
+        self._meta = True
+        try:
+            yield
+        finally:
+            self._meta = False
+
     def __call__(self, ex: Exchange) -> None:
         if self.writer.closed:
             return
         event = ex.event
+        if self._meta and not isinstance(event, ConnectionClosed):
+            if ex.direction == "S" and isinstance(event, ServerLine):
+                self.writer.comment(f"S: {ex.raw.decode('utf-8', 'replace').rstrip()}")
+            return
         if isinstance(event, Payload) and ex.direction == "S":
             if self._payload_size is None or event.offset == 0:
                 self._end_payload()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
     console = make_console(env.stdout, color=env.color(args.no_color))
     session = Session(target, timeout=args.timeout, insecure=args.insecure, cafile=args.cafile)
     session.subscribe(ExchangeRenderer(console, max_lines=args.max_lines, hex_view=args.hex))
+    reconnected = None
     with ExitStack() as stack:
         if args.save_body:
             from .save_body import BodySaver
@@ -54,16 +56,19 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
                 stack.callback(loosen_file, args.record)
             stack.callback(recorder.close, hangup=True)
             session.subscribe(recorder)
-        return asyncio.run(_run(session, env, console))
+            reconnected = recorder.reconnected
+        return asyncio.run(_run(session, env, console, reconnected))
 
 
-async def _run(session: Session, env: Environment, console: ProtoConsole) -> int:
+async def _run(
+    session: Session, env: Environment, console: ProtoConsole, reconnected: Callable[[], None] | None
+) -> int:
     from .pipe_mode import run_pipe
     from .render.console import OutputClosed
 
     try:
         await session.open()
-        return await run_pipe(session, env.stdin)
+        return await run_pipe(session, env.stdin, reconnected)
     except SessionError as exc:
         if console.output_closed:
             return ExitStatus.OK  # `protoshell ... | head`: the reader has seen enough

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from protoshell.server.control import EmbeddedServer
 from tests.integration.servers import Dovecot
 
@@ -97,3 +99,31 @@ def test_a_batch_replay_does_not_load_the_step_prompt(tmp_path: Path) -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
     assert r.stdout.decode().strip().splitlines()[-1] == "False", r.stderr.decode()
+
+
+def test_bare_protoshell_server_waits_at_a_humans_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bare `protoshell`: a person reads the banner and :help before typing; the in-process
+    server must not answer the shell's idle connection with a 408 after `serve`'s 15 s."""
+    import io
+
+    from protoshell import cli as cli_module
+    from protoshell.context import Environment
+    from protoshell.server import control
+
+    timeouts: list[float] = []
+    real_start = control.EmbeddedServer.start
+
+    def start(self: control.EmbeddedServer) -> control.EmbeddedServer:
+        timeouts.append(self.timeout)
+        return real_start(self)
+
+    monkeypatch.setattr(control.EmbeddedServer, "start", start)
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(
+        stdin=io.BytesIO(b"GET / HTTP/1.1\n\n"), stdout=out, stderr=err,
+        stdin_isatty=False, stdout_isatty=False, no_color_env=True,
+    )
+    monkeypatch.setattr(cli_module, "_environment", lambda: env)
+    assert cli_module.main([]) == 0, err.getvalue()
+    assert "S: HTTP/1.1 200 OK" in out.getvalue()
+    assert timeouts and timeouts[0] >= 300 > control.DEFAULT_TIMEOUT

@@ -267,6 +267,29 @@ def one_line(line: bytes) -> bytes:
     return line
 
 
+def counted_piece(line: bytes, left: int, what: str) -> bytes:
+    """The wire bytes of one typed line that is part of data counted in
+    octets (an IMAP literal, RFC 3501 4.3; a BDAT chunk, RFC 3030 2), when
+    ``left`` octets are still owed; ``what`` names the data for the error.
+
+    A person or a pipe gives such data a line at a time: a line that exactly
+    fills what is left is sent as is, without CRLF; a shorter one is sent with
+    its CRLF, and both count; a line that does not fit (longer than what is
+    left, or one byte short of room for its CRLF) is refused with
+    LocalProtocolError, since a guess would desynchronise the conversation."""
+    n = len(line)
+    if n == left:
+        return line
+    if n + 2 <= left:
+        return line + b"\r\n"
+    if n > left:
+        raise LocalProtocolError(f"{what} needs {left} more byte(s) but this line has {n}")
+    raise LocalProtocolError(
+        f"{what} needs {left} more byte(s): this {n}-byte line fits but its CRLF does not "
+        "(type exactly the remaining bytes)"
+    )
+
+
 class LineBuffer:
     """Incoming bytes, split into CRLF lines without quadratic copying.
 

@@ -225,6 +225,13 @@ class HttpClientFramer(ReceivingSide):
         return self._send_state
 
     @property
+    def holds_writes(self) -> bool:
+        """True while a request head is being sent (its request line is out,
+        its empty line not yet): the lines are one message (RFC 9112 2.1)
+        and the session writes them together once it is complete."""
+        return self._send_state == "headers"
+
+    @property
     def body_remaining(self) -> int:
         """Request body bytes still owed under Content-Length (0 otherwise)."""
         return self._body_remaining if self._send_state == "body" else 0

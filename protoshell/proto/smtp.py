@@ -1,6 +1,7 @@
 """SMTP, client role: frame the server's replies, follow the client's commands.
 
-RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 2920 (PIPELINING), RFC 4954 (AUTH).
+RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 2920 (PIPELINING), RFC 4954 (AUTH),
+RFC 3030 (CHUNKING: BDAT).
 
 What the framer knows about the conversation, and why:
 
@@ -16,6 +17,12 @@ What the framer knows about the conversation, and why:
   message lines, dot-stuffed (RFC 5321 4.5.2) and unanswered, until the lone
   ``.`` which expects the final reply.  ``AUTH`` answered by 334 makes the next
   line a SASL response, not a command (RFC 4954 4).
+* ``BDAT n [LAST]`` is followed at once by n octets of message, with no reply
+  in between (RFC 3030 2): the lines sent next are that chunk, counted the way
+  an IMAP literal is (``base.counted_piece``), never dot-stuffed, and BDAT's
+  reply is owed only once the n octets are sent (``literal_remaining`` says how
+  many are left).  Waiting for the reply first would hang: the server waits
+  for the octets.
 * A line sent while earlier replies are still outstanding is classified by
   *predicting* those replies (DATA -> 354, AUTH without an initial response ->
   334); when a reply contradicts the prediction the lines queued behind it are
@@ -50,6 +57,8 @@ from .base import (
     ResponseEnd,
     Role,
     ServerLine,
+    chop_eol,
+    counted_piece,
     one_line,
     strip_eol,
 )
@@ -120,6 +129,13 @@ VOCABULARY: Final = Vocabulary(
             "DATA",
             "RFC 5321 section 4.1.1.4",
             "send the message after 354; end it with a line holding only '.'",
+            "answer",
+        ),
+        Command(
+            "BDAT",
+            "BDAT size [LAST]",
+            "RFC 3030 section 2 (CHUNKING)",
+            "the next size octets are part of the message, sent at once; LAST ends it",
             "answer",
         ),
         Command(
@@ -372,7 +388,7 @@ _KEEP: Final = 80
 
 # Commands whose reply changes more than the turn (modes, extensions, TLS,
 # the end of the session): send_ahead leaves them alone.
-_STATEFUL_VERBS: Final = frozenset({"DATA", "AUTH", "STARTTLS", "QUIT", "EHLO", "HELO"})
+_STATEFUL_VERBS: Final = frozenset({"DATA", "BDAT", "AUTH", "STARTTLS", "QUIT", "EHLO", "HELO"})
 
 
 @dataclass(slots=True)
@@ -406,11 +422,21 @@ def _classify(line: bytes, mode: _Mode) -> _Sent:
     return _Sent(head, "command", verb, mode, after)
 
 
+def _bdat_size(line: bytes) -> int | None:
+    """The chunk size of ``BDAT size [LAST]`` (RFC 3030 2), None if unreadable
+    (the server will say 501; nothing follows the line then)."""
+    words = line.split()
+    if len(words) >= 2 and words[1].isdigit() and len(words[1]) <= 18:
+        return int(words[1])
+    return None
+
+
 class SmtpFramer(LineReplyFramer):
     """Sans-IO SMTP client: feed server bytes, read events, send commands.
 
     Public state for the shell: ``pending``, ``state`` ("greeting", "command",
-    "auth", "data", "tls-pending", "closed"), ``in_data``, ``ehlo_keywords``,
+    "auth", "data", "chunk", "tls-pending", "closed"), ``in_data``,
+    ``literal_remaining`` (a BDAT chunk), ``ehlo_keywords``,
     ``auth_mechanisms``, ``trailing_data``.
     """
 
@@ -432,6 +458,9 @@ class SmtpFramer(LineReplyFramer):
         self._ehlo: dict[str, str] = {}
         self._ehlo_new: dict[str, str] = {}
         self._goodbye = ""  # set when the server announced it closes (221/421)
+        # A BDAT whose chunk is still being sent, and the octets it still needs.
+        self._chunk_for: _Sent | None = None
+        self._chunk_left = 0
 
     # -- public state ------------------------------------------------------
 
@@ -439,6 +468,18 @@ class SmtpFramer(LineReplyFramer):
     def pending(self) -> int:
         """Replies still owed by the server (the greeting counts at connect)."""
         return self._awaiting
+
+    @property
+    def literal_remaining(self) -> int | None:
+        """Octets of a BDAT chunk still owed (the next ``send`` is chunk data,
+        RFC 3030 2), else None; named as IMAP's, which a prompt reads."""
+        return self._chunk_left if self._chunk_for is not None else None
+
+    @property
+    def mid_command(self) -> bool:
+        """True while the next line belongs to a BDAT's chunk, where an empty
+        line is data (two octets) and no command."""
+        return self._chunk_for is not None
 
     @property
     def in_data(self) -> bool:
@@ -462,6 +503,8 @@ class SmtpFramer(LineReplyFramer):
             return "greeting"
         if self.in_data:
             return "data"
+        if self._chunk_for is not None:
+            return "chunk"
         if self._mode == "auth" and not self._queue:
             return "auth"
         return "command"
@@ -663,6 +706,11 @@ class SmtpFramer(LineReplyFramer):
 
     def _push(self, line: bytes) -> None:
         entry = _classify(line, self._tail_mode())
+        if entry.verb == "BDAT":
+            size = _bdat_size(line)
+            if size:
+                self._chunk_for, self._chunk_left = entry, size
+                return
         if entry.kind == "data" and not self._queue:
             self._mode = "data"  # read as a message line at once, no reply
             return
@@ -670,10 +718,42 @@ class SmtpFramer(LineReplyFramer):
         if entry.kind != "data":
             self._awaiting += 1
 
-    def send(self, line: bytes) -> bytes:
-        """Wire bytes for one line: a command, a SASL response, or (after 354)
-        a message line, dot-stuffed; ``b"."`` ends the message."""
+    def send_raw(self, data: bytes) -> bytes:
+        """``data`` unchanged, counted as ``LineReplyFramer.send_raw`` does,
+        except that the octets of a BDAT chunk are counted as chunk data
+        (a chunk need not end with a line: ``C: hello\\c`` in a transcript)."""
         self._check_can_send()
+        rest = data
+        while rest:
+            if self._chunk_for is not None:
+                take = min(self._chunk_left, len(rest))
+                self._chunk_sent(take)
+                rest = rest[take:]
+                continue
+            end = rest.find(b"\r\n")
+            piece, rest = (rest, b"") if end < 0 else (rest[: end + 2], rest[end + 2 :])
+            super().send_raw(piece)
+        return data
+
+    def _chunk_sent(self, octets: int) -> None:
+        """``octets`` of the BDAT chunk went out; at its end BDAT awaits its reply."""
+        entry = self._chunk_for
+        assert entry is not None
+        self._chunk_left -= octets
+        if self._chunk_left <= 0:
+            self._chunk_for, self._chunk_left = None, 0
+            self._queue.append(entry)
+            self._awaiting += 1
+
+    def send(self, line: bytes) -> bytes:
+        """Wire bytes for one line: a command, a SASL response, (after 354) a
+        message line, dot-stuffed, ``b"."`` ending the message; or a piece of
+        a BDAT chunk (see the module docstring)."""
+        self._check_can_send()
+        if self._chunk_for is not None:
+            data = counted_piece(chop_eol(line), self._chunk_left, "the BDAT chunk")
+            self._chunk_sent(len(data))
+            return data
         line = one_line(line)
         stuff = self._tail_mode() == "data" and not self._raw_partial
         if stuff and line.startswith(b".") and line != b".":

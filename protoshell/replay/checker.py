@@ -12,7 +12,10 @@ Two modes, as DESIGN.md section 3 says:
     line with no status.  The text around the status is the server's own
     business: the lecture's ``250 OK`` matches aiosmtpd's ``250 OK message
     accepted``.  An expected line that captures ``$name`` must also match as
-    a pattern, or there would be nothing to capture.
+    a pattern, or there would be nothing to capture.  An SMTP multi-line
+    reply is one reply (RFC 5321 4.2.1): the lecture's five-line EHLO reply
+    matches a server's 250 reply of any length (``reply_goes_on``,
+    ``reply_ended``; the engine walks the extra or missing lines).
 ``strict``
     The whole line, terminator included, must match the expected text as a
     pattern (``transcript.variables``): ``*`` is any run of characters,
@@ -122,6 +125,11 @@ def describe_expected(step: ServerLine | Narration) -> str:
     return f"{step.side}: <{step.text}>" if step.kind != "elision" else f"{step.side}: ..."
 
 
+# The status of POP3's lone "." (proto.pop3.line_status): the end of a
+# multi-line answer (RFC 1939 3).
+END_OF_ANSWER = "."
+
+
 def _show_status(status: str | None) -> str:
     return status if status is not None else "(no status: a data line)"
 
@@ -159,7 +167,14 @@ class Checker:
                 return Check(False, "the text differs (--strict compares the whole line; * is a wildcard)", {}, want, got)
             return Check(True, "", captures, want, got)
         if not self._status_matches(want, actual):
-            if want is None:
+            if want == END_OF_ANSWER:
+                reason = (
+                    "expected the end of the answer (a lone '.'), the server sent another line: "
+                    "it has more to list than the transcript (more messages?)"
+                )
+            elif want is None and got == END_OF_ANSWER:
+                reason = "expected another line, the server ended the answer (a lone '.'): it has fewer"
+            elif want is None:
                 reason = "expected a data line (no status), the server sent a status line"
             elif got is None:
                 reason = f"expected status {want}, the server sent a line with no status"
@@ -179,6 +194,32 @@ class Checker:
                 got,
             )
         return Check(True, "", captures, want, got)
+
+    # -- SMTP: a multi-line reply is one reply, whatever its length --------
+    # RFC 5321 4.2.1: "250-" lines go on, the "250 " line ends the reply; how
+    # many lines a server sends (its EHLO extensions) is its own.  By status,
+    # the lecture's five-line EHLO reply is any server's 250 reply; --strict
+    # still compares line by line.
+    def _reply_codes(self, expected: ServerLine, actual: ActualLine) -> tuple[str, str] | None:
+        if self.strict or self.protocol != "smtp" or "$" in expected.text:
+            return None
+        want, got = self.expected_status(expected), actual.status
+        if want is None or got is None:
+            return None
+        return want, got
+
+    def reply_goes_on(self, expected: ServerLine, actual: ActualLine) -> bool:
+        """The transcript's reply ends here (``250 HELP``) and the server's
+        goes on (``250-SMTPUTF8``): that line is one more of the same reply."""
+        codes = self._reply_codes(expected, actual)
+        return codes is not None and codes[1] == codes[0] + "-"
+
+    def reply_ended(self, expected: ServerLine, actual: ActualLine) -> bool:
+        """The transcript's reply goes on (``250-DSN``) where the server's
+        ends (``250 HELP``): the server's reply is shorter, and that expected
+        line has no counterpart."""
+        codes = self._reply_codes(expected, actual)
+        return codes is not None and codes[0] == codes[1] + "-"
 
     def found_after_elision(self, expected: ServerLine, actual: ActualLine) -> bool:
         """Is ``actual`` the line the elision was hiding the way to?"""

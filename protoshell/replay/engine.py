@@ -580,6 +580,17 @@ class Engine:
             self.checked += 1
             self._report(ReplayEvent("matched", step.lineno, raw=item.raw))
             return
+        if self.checker.reply_ended(step, item):
+            self.checked += 1  # an SMTP reply shorter than the transcript's (by status)
+            self._report(ReplayEvent("matched", step.lineno, "(the server's reply has fewer lines)"))
+            return
+        while self.checker.reply_goes_on(step, item):
+            self._pop()  # a longer SMTP reply: one more line of it (by status)
+            more = await self._peek(step.lineno)
+            if not isinstance(more, ActualLine):
+                self._mismatch(step.lineno, describe_expected(step), self._actual_text(more), "the reply ended without its last line")
+                return
+            item = more
         check = self.checker.line(step, item)
         if not check.ok:
             self._mismatch(step.lineno, describe_expected(step), describe_actual(item), check.reason, check.expected_status, check.actual_status)

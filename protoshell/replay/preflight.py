@@ -84,7 +84,17 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
     password.  Raises ReplayUsageError (``file:line: ...``)."""
     src = transcript.source
     known = set(variables)
+    sasl = False  # the client lines since an AUTH / AUTHENTICATE are SASL responses
     for step in transcript.steps:
+        if isinstance(step, ClientLine):
+            sasl = _starts_sasl(step.text) or (sasl and _SASL_LINE.fullmatch(step.text.strip()) is not None)
+            if sasl and step.text.strip() == REDACTED:
+                raise ReplayUsageError(
+                    f"{src}:{step.lineno}: this redacted line is a SASL response (base64 made of the "
+                    "user and the password), which --set cannot rebuild: write ':auth plain USER' "
+                    "(or login) in place of the AUTH line and its responses, and pass "
+                    f"--set {PASSWORD_VARIABLE}=SECRET"
+                )
         if isinstance(step, ServerLine):
             if "$" in step.text:
                 known.update(step.variables)
@@ -106,6 +116,17 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
                     f"--set {PASSWORD_VARIABLE}=SECRET to send the secret where it says "
                     f"{REDACTED} (or write $name there and pass --set name=...)"
                 )
+
+
+# A SASL response line: base64 (RFC 4648 4), "*" (cancel) or, recorded, <redacted>.
+_SASL_LINE: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}|\*|" + re.escape(REDACTED))
+
+
+def _starts_sasl(text: str) -> bool:
+    """``AUTH mech`` (SMTP, POP3) or ``tag AUTHENTICATE mech`` (IMAP), whose
+    following client lines are SASL responses (RFC 4954 4, 5034 4, 3501 6.2.2)."""
+    words = text.upper().split(None, 2)
+    return bool(words) and (words[0] == "AUTH" or (len(words) > 1 and words[1] == "AUTHENTICATE"))
 
 
 def _check_meta(step: Meta, protocol: str, known: set[str], where: str) -> None:

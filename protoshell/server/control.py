@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8080
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_TIMEOUT = 15.0
+# Bare ``protoshell``: the in-process server's one client is a person at the
+# shell, who may read the banner and :help for minutes before the first
+# request.  A server's guard against idle sockets (DEFAULT_TIMEOUT) would
+# answer them with an unasked 408 page and a close before they typed a line;
+# ten minutes is POP3's idle limit (RFC 1939 3) and a human's pace.
+SHELL_TIMEOUT = 600.0
 
 
 def default_root() -> Path:

@@ -23,7 +23,13 @@ Per connection (an ``asyncio.Protocol``, the fastest asyncio interface):
   is disconnected, while others are served (RFC 9110 15.5.9).  A file send or
   a close that makes no progress for ``timeout`` seconds is aborted.  One
   sweeper task checks all deadlines a few times per ``timeout`` instead of a
-  timer per request.
+  timer per request;
+- closing (RFC 9112 9.6, "the TCP reset problem"): the server half-closes
+  (FIN after its last reply) and reads on, discarding, until the client
+  closes too or the deadline passes.  A plain close with the client's next
+  bytes unread makes the kernel send a reset, which can destroy the reply
+  before the client reads it (``printf 'GET /\\n\\n' | protoshell ...``: the
+  400 for ``GET /`` and the empty line after it crossed).
 """
 
 from __future__ import annotations
@@ -190,6 +196,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._busy = False  # a file is being sent
         self._write_paused = False
         self._closing = False
+        self._lingering = False  # half-closed: reading and discarding until the client closes
         self._send_task: asyncio.Task[None] | None = None
         self._unsent: list[bytes] = []  # replies waiting for the end of the pass
         self._unsent_size = 0
@@ -210,11 +217,17 @@ class _HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.conn is not None
+        if self._lingering:
+            return  # after our last reply: read only so that the close is clean
         self.conn.receive_data(data)
         self._pump()
 
     def eof_received(self) -> bool:
         assert self.conn is not None
+        if self._lingering:
+            if self.transport is not None:
+                self.transport.close()  # both sides are done
+            return False
         self.conn.receive_data(b"")
         self._pump()
         # Keep our side open to answer requests already received; _pump
@@ -338,11 +351,21 @@ class _HttpProtocol(asyncio.Protocol):
             self._close()
 
     def _close(self) -> None:
+        """Close in stages (RFC 9112 9.6): FIN once the replies are written,
+        then read and discard until the client's FIN (``eof_received``) or
+        the deadline (``deadline_passed`` aborts)."""
         self.flush()
         self._closing = True
         self.deadline = self.loop.time() + self.server.timeout
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is None:
+            return
+        if self._lingering or not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()  # after the buffered replies
+        transport.resume_reading()
 
     def abort(self) -> None:
         self._closing = True

@@ -37,7 +37,7 @@ from ..target import Target
 from . import meta
 from .completer import CompletionContext, ShellCompleter
 from .history import open_history
-from .input_modes import http_request_complete, prompt_text
+from .input_modes import http_request_complete, http_request_hint, prompt_text
 from .keys import build_key_bindings
 from .lexer import InputLexer, LexContext
 from .meta import vocabulary_or_none
@@ -195,6 +195,10 @@ class ShellApp:
             flags.append(f"save-body {shell.saver.path}")
         if shell.queue is not None:
             flags.append(f"pipeline {len(shell.queue)}")
+        if shell.protocol == "http" and not shell.message_mode:
+            hint = http_request_hint(self.prompt.default_buffer.text)
+            if hint is not None:
+                flags.append(hint)
         return toolbar_fragments(
             ToolbarInfo(
                 target=shell.target.url,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
+from ..proto.imap_vocab import typed_tag
 from ..proto.vocab import Command, Vocabulary
 
 PATH_ARG = "<path>"  # a meta-command argument that is a local file name
@@ -154,7 +155,7 @@ def suggest(text: str, ctx: CompletionContext) -> list[Suggestion]:
     if ctx.protocol == "http" and len(lines) > 1:
         return _header_line(line, ctx)
     index = 0
-    if ctx.protocol == "imap" and done and vocab.command(done[0]) is None:
+    if ctx.protocol == "imap" and done and typed_tag(done[0], done[1] if len(done) > 1 else None):
         index = 1  # the first word is a tag the user typed
     if ctx.protocol == "imap" and len(done) > index and done[index].upper() == "UID":
         index += 1  # UID FETCH / UID SEARCH...: the command follows

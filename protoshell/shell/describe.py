@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..proto.base import Payload, ResponseEnd, ServerLine
+from ..proto.base import ResponseEnd, ServerLine
 from ..proto.vocab import Command, Vocabulary
 from ..session import Exchange
 
@@ -153,17 +153,22 @@ def last_status(exchanges: Iterable[Exchange]) -> str | None:
     return status
 
 
-def last_summary(exchanges: Sequence[Exchange], rtt: float | None, left_out: tuple[int, int] = (0, 0)) -> list[str]:
+def last_summary(
+    exchanges: Sequence[Exchange], rtt: float | None, payload: int = 0, left_out: tuple[int, int] = (0, 0)
+) -> list[str]:
     """``:last``: the last response, parsed: status, headers, size.
-    ``left_out``: (lines, octets) of the response that were counted but
-    not kept (``Session.last_left_out``: past the first 1,000 lines)."""
+
+    ``exchanges`` are its lines (``Session.last_response``: payload chunks
+    are not kept there, they stream); ``payload`` is the octets of body or
+    literal the session counted (``Session.last_payload_size``);
+    ``left_out``: (lines, octets) of the response that were counted but not
+    kept (``Session.last_left_out``: past the first 1,000 lines)."""
     lines = [ex for ex in exchanges if ex.direction == "S"]
     if not lines:
         return ["no response yet"]
     end = next((ex.event for ex in reversed(lines) if isinstance(ex.event, ResponseEnd)), None)
     server_lines = [ex.event for ex in lines if isinstance(ex.event, ServerLine)]
-    payload = sum(len(ex.event.raw) for ex in lines if isinstance(ex.event, Payload))
-    wire = sum(len(ex.raw) for ex in lines)
+    wire = sum(len(ex.raw) for ex in lines) + payload
     first = next((e for e in server_lines if e.status is not None), None)
     out: list[str] = []
     if end is not None:

@@ -83,6 +83,23 @@ def http_request_complete(text: str) -> bool:
     return len("\r\n".join(body).encode("utf-8")) >= want
 
 
+def http_request_hint(text: str) -> str | None:
+    """What the toolbar says while a request is typed: that an empty line
+    sends it (RFC 9112 2.1: the head ends with an empty line), or how much
+    body is still to come; None when nothing is being typed."""
+    if text.startswith(":") or not text.strip():
+        return None
+    # The last line is the one being typed: the head ends only once an empty
+    # line is entered, while the body counts what is typed so far.
+    typed = text[: text.rfind("\n")] if "\n" in text else text
+    head, body = _head_and_body(typed.split("\n"))
+    if body is None:
+        return "an empty line sends the request"
+    want = declared_length(head) or 0
+    have = len("\r\n".join(_head_and_body(text.split("\n"))[1] or []).encode("utf-8"))
+    return f"the body: {want - have} more octets" if want > have else None
+
+
 def split_http_request(text: str) -> tuple[list[bytes], bytes]:
     """(head lines, body) of a typed request; the body is the lines after the
     empty line joined by CRLF, cut to the declared Content-Length."""
@@ -161,7 +178,8 @@ def prompt_text(
     if waiting:
         return "… waiting (Ctrl-C stops waiting)> "
     if literal_left is not None:
-        return f"literal ({literal_left} octets)> "
+        what = "chunk" if protocol == "smtp" else "literal"  # BDAT (RFC 3030), IMAP {n}
+        return f"{what} ({literal_left} octets)> "
     if message_mode:
         return "data> "
     if idling:

@@ -16,6 +16,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.lexers import Lexer
 
+from ..proto.imap_vocab import typed_tag
 from ..proto.vocab import Vocabulary
 
 _VAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})")
@@ -98,7 +99,9 @@ def highlight_line(line: str, lineno: int, ctx: LexContext) -> StyleAndTextTuple
             if cmd is not None:
                 style = command_style(cmd.phase)
                 command_done = part.upper() != "UID"  # IMAP UID FETCH: FETCH follows
-            elif ctx.protocol == "imap" and seen_words == 0 and i + 1 < len(parts):
+            elif ctx.protocol == "imap" and seen_words == 0 and i + 1 < len(parts) and typed_tag(
+                part, next((p for p in parts[i + 1 :] if not p.isspace()), None)
+            ):
                 style = TAG  # a tag the user typed
             else:
                 style = UNKNOWN

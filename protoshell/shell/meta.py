@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..auth import AuthError, auth_dialogue
+from ..auth import AuthDialogue, AuthError, auth_dialogue
 from ..proto.vocab import Vocabulary
-from ..session import STARTTLS_DIALOGUE, SessionError
+from ..session import STARTTLS_DIALOGUE
 from ..transcript.escape import unescape_line
 from . import describe
 from .completer import PATH_ARG, MetaSpec
@@ -72,10 +73,10 @@ async def dispatch(shell: Shell, name: str, arg: str) -> None:
     if cmd is None:
         shell.warn(f"unknown meta-command :{name} (:help lists them; '::text' sends ':text')")
         return
+    # A SessionError goes up to the shell's loop, which prints it and remembers
+    # it, so that the report of the closed connection does not say it again.
     try:
         await cmd.fn(shell, arg if cmd.keep_spaces else arg.strip())
-    except SessionError as exc:
-        shell.error(str(exc))
     except OSError as exc:
         shell.error(f":{cmd.name}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 
@@ -125,11 +126,15 @@ async def _explain(shell: Shell, arg: str) -> None:
 @meta("last", ":last", "the last response, parsed: status, headers, size")
 async def _last(shell: Shell, arg: str) -> None:
     session = shell.session
+    if session is None:
+        shell.say(*describe.last_summary([], None))
+        return
     shell.say(
         *describe.last_summary(
-            session.last_response if session else [],
-            session.last_rtt if session else None,
-            (session.last_left_out, session.last_left_out_octets) if session else (0, 0),
+            session.last_response,
+            session.last_rtt,
+            session.last_payload_size,
+            (session.last_left_out, session.last_left_out_octets),
         )
     )
 
@@ -175,6 +180,14 @@ async def _auth(shell: Shell, arg: str) -> None:
         return
     dialogue = auth_dialogue(shell.protocol, mechanism, user, password)
     redact = not getattr(shell.args, "no_redact", False)
+    recorder = shell.recorder
+    # Recorded as ":auth MECHANISM USER" (replay --set password=... runs it
+    # again); with --no-redact, as the lines themselves.
+    with recorder.as_meta("auth", mechanism, user) if recorder and redact else nullcontext():
+        await _auth_dialogue(shell, dialogue, user, redact)
+
+
+async def _auth_dialogue(shell: Shell, dialogue: AuthDialogue, user: str, redact: bool) -> None:
     await shell.send_line(dialogue.command)
     if not await shell.wait():
         return

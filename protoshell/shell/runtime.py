@@ -367,12 +367,20 @@ class Shell:
         from ..recorder import Recorder
 
         self.stop_recording()
+        session = self.session
+        connected = session is not None and not session.closed
+        # Nothing sent yet (":record" right after the greeting): the file can
+        # start at the connect, with the greeting, and so replays as it is.
+        fresh = connected and session is not None and getattr(session.transport, "bytes_out", 1) == 0
         recorder = Recorder.open(
             path,
             self.target,
             redact=not getattr(self.args, "no_redact", False),
-            mid_session=self.session is not None and not self.session.closed,
+            mid_session=connected and not fresh,
         )
+        if fresh and session is not None:
+            for ex in session.last_response:
+                recorder(ex)
         self.recorder = recorder
         self.record_path = path
         if self.session is not None:

@@ -6,8 +6,11 @@ silence, a huge literal.  Better than a mock: protoshell talks to it over
 A script is a list of steps run for each accepted connection:
 ``("send", bytes)``, ``("expect", bytes)`` (read until that substring
 appears), ``("sleep", seconds)``, ``("stream", chunk, count)`` (send a chunk
-many times; stops quietly if the client goes away), ``("reset",)``
-(RST via SO_LINGER 0) and ``("close",)``.
+many times; stops quietly if the client goes away), ``("recv_once",)``
+(one ``recv(1024)``, whatever it brings: the lecture's lab server reads its
+request so), ``("reset",)`` (RST via SO_LINGER 0), ``("close",)`` and
+``("drop",)`` (``close()`` at once, with whatever the client sent next
+unread: the kernel answers that with a reset, as for a naive server).
 """
 
 from __future__ import annotations
@@ -81,8 +84,13 @@ class ScriptedServer:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 conn.close()
                 return
+            elif op == "recv_once":
+                self.received += conn.recv(1024)
             elif op == "close":
                 conn.shutdown(socket.SHUT_RDWR)
+                return
+            elif op == "drop":
+                conn.close()
                 return
             else:  # pragma: no cover - a typo in a test
                 raise ValueError(f"unknown step {op!r}")

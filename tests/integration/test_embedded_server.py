@@ -9,6 +9,7 @@ timeout; every server is stopped at the end of its test or module.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -388,6 +389,34 @@ def test_pipelined_requests_answered_in_order(srv: Running) -> None:
 def test_http10_closes(srv: Running) -> None:
     [resp] = parse_responses(raw_exchange(srv.port, b"GET /sample.txt HTTP/1.0\r\n\r\n"))
     assert resp.status == 200 and resp.headers["connection"] == "close"
+
+
+# -- closing: RFC 9112 9.6, no reset ---------------------------------------------------------------
+
+
+def test_a_closing_reply_is_not_destroyed_by_a_reset(srv: Running) -> None:
+    """The server answers 400 and closes while the client is still sending: a plain close
+    with unread bytes makes the kernel reset the connection, and the reply is lost or cut
+    (protoshell's pipe mode: `GET /`, then the empty line, exit 3 "connection reset" one
+    time in six). It half-closes and reads on, as nginx's lingering close does."""
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=SOCKET_TIMEOUT) as s:
+
+            def send_on() -> None:
+                with contextlib.suppress(OSError):  # a reset ends the sending too
+                    s.sendall(b"GET /\r\n" + b"x" * (2 << 20))  # more than one read of the server
+                    s.shutdown(socket.SHUT_WR)
+
+            sender = threading.Thread(target=send_on)
+            sender.start()
+            data = b""
+            try:
+                while chunk := s.recv(65536):
+                    data += chunk
+            finally:
+                sender.join(SOCKET_TIMEOUT)
+        [resp] = parse_responses(data)
+        assert resp.status == 400 and resp.headers["connection"] == "close"
 
 
 # -- deadlines: 408 ------------------------------------------------------------------------------

@@ -524,6 +524,19 @@ def test_the_lectures_own_pop3_transcript_replays(mail: MailServices) -> None:
     assert len(mail.store) == 0
 
 
+def test_the_lectures_own_smtp_transcript_replays(mail: MailServices) -> None:
+    """transcripts/smtp_lecture.txt (the lecture, verbatim) against our SMTP, whose EHLO
+    reply has 7 lines to the lecture's 5: by status a multi-line reply is one reply (it
+    failed at 'S: 250 HELP' against 'S: 250-STARTTLS'); --strict still compares lines."""
+    lecture = ROOT / "transcripts" / "smtp_lecture.txt"
+    url = f"smtp://{HOST}:{mail.smtp_port}"
+    status, out, err = _replay(str(lecture), "--target", url)
+    assert status == 0, err + out
+    assert len(mail.store) == 1
+    status, out, err = _replay(str(lecture), "--target", url, "--strict")
+    assert status == 1, err + out  # line by line, text and all
+
+
 # -- bad input: the server stays up, no mail is lost or corrupted ---------------------------------
 
 

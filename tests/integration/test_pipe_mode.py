@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .scripted_server import ScriptedServer
 from .servers import TLSCA, Dovecot, Nginx, SMTPServer, STARTTLSInjector
 
 MESSAGE = (
@@ -70,6 +71,41 @@ def test_smtp_lecture_session_through_data(smtp_server: SMTPServer) -> None:
     assert b"\r\n.a line that starts with a dot\r\n" in msg.data
     assert b"\r\n...etc. etc. etc.\r\n" in msg.data
     assert r.stderr == ""
+
+
+def test_bdat_chunk_is_sent_before_its_reply() -> None:
+    """RFC 3030 2: the chunk follows BDAT at once. aiosmtpd has no CHUNKING, so a scripted
+    socket plays Postfix's part (the same exchange as Postfix 3.7 by hand): it answers only
+    once the octets are there; pipe mode waited for BDAT's reply first and hung."""
+    script = [
+        ("send", b"220 scripted ESMTP\r\n"),
+        ("expect", b"MAIL FROM:<a@b>\r\n"),
+        ("send", b"250 2.1.0 Ok\r\n"),
+        ("expect", b"BDAT 12\r\nSubject: x\r\n"),
+        ("send", b"250 2.0.0 Ok: 12 bytes\r\n"),
+        ("expect", b"BDAT 7 LAST\r\n\r\nhello"),
+        ("send", b"250 2.0.0 Ok: 19 bytes queued as 8AF0251C296\r\n"),
+        ("expect", b"QUIT\r\n"),
+        ("send", b"221 2.0.0 Bye\r\n"),
+        ("close",),
+    ]
+    stdin = b"MAIL FROM:<a@b>\nBDAT 12\nSubject: x\nBDAT 7 LAST\n\nhello\nQUIT\n"
+    with ScriptedServer(script) as server:
+        r = protoshell([f"smtp://{server.url_host}", "--timeout", "3"], stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert out[out.index("C: BDAT 7 LAST") + 1 :][:3] == ["C: ", "C: hello", "S: 250 2.0.0 Ok: 19 bytes queued as 8AF0251C296"]
+    assert bytes(server.received).endswith(b"BDAT 7 LAST\r\n\r\nhelloQUIT\r\n")
+
+
+def test_input_ending_inside_the_message_is_an_input_error(smtp_server: SMTPServer) -> None:
+    """`printf` without the lone "." after DATA: the server waits for the rest and no mail is
+    sent; that is said on stderr with exit 2 (it exited 0, as if all had gone well)."""
+    r = protoshell([smtp_server.url], b"EHLO me\nMAIL FROM:<a@b>\nRCPT TO:<Jones@foo.com>\nDATA\nhello\n")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "no line holding only '.'" in r.stderr
+    assert "C: hello" in lines(r.stdout)
+    assert smtp_server.messages == []
 
 
 def test_pasted_crlf_is_not_doubled(smtp_server: SMTPServer) -> None:
@@ -193,6 +229,27 @@ def test_imap_bad_command_exits_1(dovecot: Dovecot) -> None:
     assert any(line.startswith("S: A0001 BAD") for line in lines(r.stdout))
 
 
+def test_the_lectures_user_line_without_its_tag_gets_one(dovecot: Dovecot) -> None:
+    """A student types the lecture's IMAP login without A0001 (the README says tags are
+    added): it is tagged, and Dovecot's BAD answers that tag (not "USER BAD")."""
+    r = protoshell([dovecot.imap_url], b'USER "frobozz" "xyzzy"\nLOGIN frobozz xyzzy\nLOGOUT\n')
+    assert r.returncode == 1
+    out = lines(r.stdout)
+    assert 'C: A0001 USER "frobozz" "xyzzy"' in out
+    assert any(line.startswith("S: A0001 BAD") for line in out), out
+    assert any(line.startswith("S: A0002 OK") for line in out), out
+
+
+def test_a_command_after_a_literal_password_is_a_new_command(dovecot: Dovecot) -> None:
+    """The password as a literal, then the next command at once, without the empty line
+    that ends LOGIN's line: LOGIN ends there (RFC 3501 9), SELECT gets its own tag."""
+    r = protoshell([dovecot.imap_url], b"LOGIN bob {8}\nredqueen\nSELECT INBOX\nLOGOUT\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert any(line.startswith("S: A0001 OK") for line in out), out
+    assert any(line.startswith("S: A0002 OK [READ-WRITE]") for line in out), out
+
+
 def test_imaps_untrusted_is_refused(dovecot: Dovecot) -> None:
     r = protoshell([dovecot.imaps_url], b"LOGOUT\n")
     assert r.returncode == 3
@@ -216,6 +273,49 @@ def test_http_host_added_and_body_framed(nginx: Nginx) -> None:
     head_at = out.index("C: HEAD /hello.txt HTTP/1.1")
     assert "S: HTTP/1.1 200 OK" in out[head_at:]
     assert "S: hello" not in out[head_at:]
+
+
+def test_http_next_request_after_a_close_opens_a_new_connection(nginx: Nginx, tmp_path: Path) -> None:
+    """After a response that closes the connection (HTTP/1.0, Connection: close), the next
+    request goes on a new one, as in the shell; pipe mode used to stop with exit 3 ("the
+    server closed the connection before the next request"). Recorded, it replays."""
+    (nginx.root / "hello.txt").write_bytes(b"hello\n")
+    record = tmp_path / "two.txt"
+    url = f"http://{nginx.host}:{nginx.port}"
+    stdin = b"GET /hello.txt HTTP/1.1\nConnection: close\n\nGET /hello.txt HTTP/1.0\n\nHEAD / HTTP/1.1\n\n"
+    r = protoshell([url, "--record", str(record)], stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert out.count("S: hello") == 2
+    assert sum(line.startswith("# connected to") for line in out) == 3
+    assert out.count("S: HTTP/1.1 200 OK") == 3  # nginx answers HTTP/1.0 with 1.1
+    transcript = record.read_text()
+    assert transcript.count("C: <client connects to service port") == 3
+    replay = protoshell(["replay", str(record), "--target", url, "-q"], b"")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+LAB_PAGE = b"<p>the lab server says hello</p>\n"
+# The lecture's lab server as a student writes it: one recv(1024), one reply, close().
+LAB_SERVER = [
+    ("recv_once",),
+    ("sleep", 0.2),
+    ("send", b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(LAB_PAGE), LAB_PAGE)),
+    ("drop",),
+]
+
+
+def test_http_request_head_goes_out_in_one_write() -> None:
+    """The head is one write, as curl sends it: the lab server's one recv() finds it whole.
+    A line at a time, it read only the request line, answered and closed with the rest
+    unread, and its kernel's reset lost the answer nine times in ten (exit 3)."""
+    with ScriptedServer(LAB_SERVER) as server:
+        r = protoshell([f"http://{server.url_host}"], b"GET / HTTP/1.1\nAccept: text/html\n\n")
+        host = server.url_host
+    assert bytes(server.received) == f"GET / HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\r\n".encode()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "S: <p>the lab server says hello</p>" in lines(r.stdout)
+    assert lines(r.stdout)[1:5] == ["C: GET / HTTP/1.1", f"C: Host: {host}", "C: Accept: text/html", "C: "]
 
 
 def test_http_404_exits_1_and_binary_is_not_dumped(nginx: Nginx) -> None:

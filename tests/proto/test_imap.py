@@ -951,12 +951,17 @@ def test_auto_tagging_follows_the_lecture() -> None:
     assert f.outstanding == ("A0001", "A0002", "A0003", "A0007", "x1", "A0008")
 
 
-def test_user_as_first_word_is_a_tag_not_a_command() -> None:
-    """USER is not IMAP: the framer must not tag it (Dovecot then answers
-    "USER BAD", which a transcript checker test relies on)."""
+def test_the_lectures_user_line_typed_without_a_tag_gets_one() -> None:
+    """USER is not IMAP, yet a student types the lecture's line without its tag: it gets
+    A0001 like any command, so the server's BAD comes back tagged, as the lecture shows
+    (it used to be sent untagged, with USER taken as the tag: "USER BAD ... FROBOZZ")."""
     f = ImapFramer()
-    assert f.send(b'USER "frobozz" "xyzzy"') == b'USER "frobozz" "xyzzy"\r\n'
-    assert f.outstanding == ("USER",)
+    assert f.send(b'USER "frobozz" "xyzzy"') == b'A0001 USER "frobozz" "xyzzy"\r\n'
+    assert f.send(b"user bob redqueen") == b"A0002 user bob redqueen\r\n"
+    assert f.send(b'A0007 USER "frobozz" "xyzzy"') == b'A0007 USER "frobozz" "xyzzy"\r\n'
+    assert f.send(b"t.1 FROB") == b"t.1 FROB\r\n"  # not letters only: the user's tag
+    assert f.send(b"x LOGIN bob redqueen") == b"x LOGIN bob redqueen\r\n"  # a command follows
+    assert f.outstanding == ("A0001", "A0002", "A0007", "t.1", "x")
 
 
 def test_tag_prefix() -> None:
@@ -1030,6 +1035,25 @@ def test_mid_command_says_when_the_next_line_continues_a_command() -> None:
     f.receive_data(b"+ idling\r\n")
     drain(f)
     assert f.mid_command
+
+
+def test_a_command_typed_after_a_literal_ends_the_literals_command() -> None:
+    """`LOGIN bob {8}`, `redqueen`, then `SELECT INBOX`: what follows a literal on its line
+    starts with SP or ")" (RFC 3501 9), so SELECT is the next command, after the CRLF that
+    ends LOGIN; it was glued on ("redqueenSELECT INBOX") and Dovecot answered BAD."""
+    f = ImapFramer()
+    f.receive_data(GREETING)
+    drain(f)
+    f.send(b"LOGIN bob {8+}")
+    assert f.send(b"redqueen") == b"redqueen"
+    assert f.send(b"SELECT INBOX") == b"\r\nA0002 SELECT INBOX\r\n"
+    assert f.outstanding == ("A0001", "A0002") and f.pending == 2 and not f.mid_command
+    f.send(b"APPEND INBOX (\\Seen) {2+}")
+    f.send(b"hi")
+    assert f.send(b" {3+}") == b" {3+}\r\n"  # the line goes on after a literal: SP...
+    f.send(b"abc")
+    assert f.send(b")") == b")\r\n"  # ... or ")" (not valid here, but the server's to say)
+    assert f.outstanding == ("A0001", "A0002", "A0003")
 
 
 def test_literal_data_may_contain_crlf() -> None:

@@ -472,6 +472,35 @@ def test_message_pipelined_behind_data() -> None:
     assert (framer.pending, framer.state) == (0, "command")
 
 
+def test_bdat_chunk_follows_the_command_before_any_reply() -> None:
+    """RFC 3030 2: BDAT's octets follow it at once and its reply comes after them; waiting
+    for the reply first hung against Postfix, which waits for the octets."""
+    framer = greeted()
+    assert framer.send(b"BDAT 12") == b"BDAT 12\r\n"
+    assert (framer.pending, framer.literal_remaining, framer.state) == (0, 12, "chunk")
+    assert framer.mid_command
+    assert framer.send(b".dot line!") == b".dot line!\r\n"  # binary data: no dot-stuffing
+    assert (framer.pending, framer.literal_remaining) == (1, None)
+    assert feed(framer, b"250 2.0.0 Ok: 12 bytes\r\n")[-1] == ("end", "250", "ok")
+    framer.send(b"BDAT 7 LAST")
+    assert framer.send(b"") == b"\r\n" and framer.literal_remaining == 5
+    with pytest.raises(LocalProtocolError, match="BDAT chunk needs 5 more byte"):
+        framer.send(b"too long")
+    assert framer.send(b"hello") == b"hello"  # fills the chunk exactly: no CRLF
+    assert (framer.pending, framer.mid_command, framer.state) == (1, False, "command")
+    assert feed(framer, b"250 2.0.0 Ok: queued\r\n")[-1] == ("end", "250", "ok")
+    assert framer.send(b"BDAT 0 LAST") == b"BDAT 0 LAST\r\n" and framer.pending == 1  # no octets
+    assert framer.send(b"NOOP") == b"NOOP\r\n" and framer.pending == 2
+
+
+def test_bdat_chunk_sent_raw_is_counted_by_the_octet() -> None:
+    framer = greeted()
+    framer.send_raw(b"BDAT 7 LAST\r\n\r\nhel")
+    assert (framer.pending, framer.literal_remaining) == (0, 2)
+    framer.send_raw(b"loNOOP\r\n")  # a chunk need not end with a line; a command follows
+    assert (framer.pending, framer.literal_remaining) == (2, None)
+
+
 @pytest.mark.parametrize("split", SPLITS)
 def test_pipelined_transaction(split: str) -> None:
     framer = greeted()

@@ -133,3 +133,24 @@ def test_descriptions_use_the_notation() -> None:
     assert describe_actual(None).startswith("(nothing more")
     assert describe_expected(expected("250 OK")) == "S: 250 OK"
     assert describe_expected(narration("S: ...")) == "S: ..."
+
+
+def test_a_listing_longer_or_shorter_than_the_transcripts_says_so() -> None:
+    # A lesson written for two messages, replayed on a maildrop of three (or one).
+    check = Checker("pop3").line(expected("."), line(b"3 38\r\n", None))
+    assert not check.ok and "end of the answer" in check.reason and "more to list" in check.reason
+    check = Checker("pop3").line(expected("2 200"), line(b".\r\n", "."))
+    assert not check.ok and "ended the answer" in check.reason
+
+
+def test_an_smtp_multiline_reply_is_one_reply_by_status() -> None:
+    # The lecture's EHLO reply has 5 lines; a server's may have more or fewer (RFC 5321 4.2.1).
+    c = Checker("smtp")
+    assert c.reply_goes_on(expected("250 HELP"), line(b"250-SMTPUTF8\r\n", "250-"))
+    assert c.reply_ended(expected("250-DSN"), line(b"250 HELP\r\n", "250"))
+    assert not c.reply_goes_on(expected("250 HELP"), line(b"550-no\r\n", "550-"))  # another code
+    assert not c.reply_ended(expected("250-DSN"), line(b"250-SIZE\r\n", "250-"))  # a line each
+    assert not c.reply_ended(expected("250-$host"), line(b"250 HELP\r\n", "250"))  # captures need the line
+    strict = Checker("smtp", strict=True)
+    assert not strict.reply_goes_on(expected("250 HELP"), line(b"250-SMTPUTF8\r\n", "250-"))
+    assert not Checker("pop3").reply_ended(expected("+OK"), line(b"+OK\r\n", "+OK"))

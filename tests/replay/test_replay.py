@@ -69,9 +69,12 @@ def test_keep_going_reports_every_mismatch(lecture_smtp: LectureSMTP, tmp_path: 
 
 
 def test_extra_server_lines_are_a_mismatch_before_the_next_command(lecture_smtp: LectureSMTP, tmp_path: Path) -> None:
-    # The EHLO answer has several lines; the transcript shows only the last.
-    path = write(tmp_path, "S: 220 x\nC: EHLO me\nS: 250 HELP\nC: QUIT\nS: 221 x\n")
-    r = replay(str(path), "--target", lecture_smtp.url)
+    # The EHLO answer has several lines; the transcript shows only the last.  By status that
+    # is one 250 reply (RFC 5321 4.2.1: test_an_smtp_reply_of_another_length_matches_by_status);
+    # --strict compares line by line.
+    path = write(tmp_path, "S: 220 *\nC: EHLO me\nS: 250 HELP\nC: QUIT\nS: 221 *\n")
+    assert replay(str(path), "--target", lecture_smtp.url).status == 0
+    r = replay(str(path), "--target", lecture_smtp.url, "--strict")
     assert r.status == 1
     assert f"mismatch at {path}:3" in r.out  # "250-foo.com" where "250 HELP" was expected
 
@@ -127,6 +130,22 @@ def test_redacted_line_without_a_password_is_refused_before_connecting(tmp_path:
     assert r.status == 2
     assert r.err.startswith(f"protoshell: {path}:4: this line was redacted when it was recorded")
     assert "--set password=" in r.err
+
+
+@pytest.mark.parametrize(
+    ("auth", "line"),
+    [("C: AUTH PLAIN\nS: 334 \nC: <redacted>\n", 6), ("C: AUTH LOGIN\nS: 334 x\nC: Ym9i\nS: 334 x\nC: <redacted>\n", 8)],
+    ids=["plain", "login"],
+)
+def test_a_redacted_sasl_response_is_refused_even_with_a_password(tmp_path: Path, auth: str, line: int) -> None:
+    """--set password= fills <redacted> with the password, but a SASL response is base64
+    made from the user and the password: sent as is, the server said 501/535 after a
+    hint that told the user to do just that. It says to use :auth instead."""
+    path = write(tmp_path, "S: 220 x\nC: EHLO me\nS: 250 x\n" + auth + "S: 235 ok\n")
+    r = replay(str(path), "--target", "smtp://127.0.0.1:9", "--set", "password=redqueen")
+    assert r.status == 2, r.out + r.err
+    assert r.err.startswith(f"protoshell: {path}:{line}: this redacted line is a SASL response")
+    assert "':auth plain USER'" in r.err
 
 
 def test_unknown_variable_is_refused_before_connecting(tmp_path: Path) -> None:
@@ -243,6 +262,35 @@ def test_server_closing_before_a_line_is_a_mismatch(
         r = replay(str(path), "--target", f"{scheme}://{server.url_host}")
     assert r.status == 1, r.out + r.err
     assert f"{path}:{line}:" in r.err and "could not be sent" in r.err
+
+
+@pytest.mark.parametrize(
+    "ehlo_reply",
+    [b"250 foo.com\r\n", b"250-foo.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"],
+    ids=["shorter", "longer"],
+)
+def test_an_smtp_reply_of_another_length_matches_by_status(tmp_path: Path, ehlo_reply: bytes) -> None:
+    """The lecture's 3-line EHLO reply against a server's 1 or 6 lines (RFC 5321 4.2.1: one
+    reply either way), and the next command still lines up with its own reply."""
+    path = write(tmp_path, "S: 220 *\nC: EHLO bar.com\nS: 250-foo.com greets bar.com\nS: 250-8BITMIME\nS: 250 HELP\nC: NOOP\nS: 250 OK\n")
+    script = [("send", b"220 x\r\n"), ("expect", b"EHLO"), ("send", ehlo_reply), ("expect", b"NOOP"), ("send", b"250 2.0.0 Ok\r\n"), ("sleep", 1)]
+    with ScriptedServer(script) as server:
+        r = replay(str(path), "--target", f"smtp://{server.url_host}")
+    assert r.status == 0, r.out + r.err
+    with ScriptedServer(script) as server:
+        assert replay(str(path), "--target", f"smtp://{server.url_host}", "--strict").status == 1
+
+
+def test_an_http_request_head_is_replayed_in_one_write(tmp_path: Path) -> None:
+    """Against the lecture's lab server (one recv, one reply, close): the head's C: lines
+    go out together, so its one recv() finds them all (they went a line at a time)."""
+    from tests.integration.test_pipe_mode import LAB_SERVER
+
+    path = write(tmp_path, "C: GET / HTTP/1.1\nC: Host: lab\nC:\nS: HTTP/1.1 200 OK\nS: ...\n")
+    with ScriptedServer(LAB_SERVER) as server:
+        r = replay(str(path), "--target", f"http://{server.url_host}")
+    assert bytes(server.received) == b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n"
+    assert r.status == 0, r.out + r.err
 
 
 # -- payloads, hangups, elisions, pipelining ------------------------------------------------------

@@ -48,6 +48,12 @@ class Transport(asyncio.Transport):
     def abort(self) -> None:
         self.close()
 
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.events.append(("eof", b""))
+
     def is_closing(self) -> bool:
         return self.closed
 
@@ -102,12 +108,17 @@ def test_replies_of_one_pass_go_out_together_at_its_end(site: Site) -> None:
 def test_a_close_writes_what_waits_first(site: Site) -> None:
     async def check(server: HttpServer) -> None:
         t = Transport()
-        connect(server, t).data_received(GET + CLOSE + GET)
-        # at once, not at the end of the pass: both replies, then the close
-        assert [kind for kind, _ in t.events] == ["write", "close"]
+        proto = connect(server, t)
+        proto.data_received(GET + CLOSE + GET)
+        # at once, not at the end of the pass: both replies, then the half-close
+        # (RFC 9112 9.6: FIN, and read on until the client closes too)
+        assert [kind for kind, _ in t.events] == ["write", "eof"]
         assert replies_in(t.events[0][1]) == 2
         await asyncio.sleep(0)
+        proto.data_received(GET)  # the client still sends: read and dropped
         assert len(t.events) == 2  # nothing after the close
+        proto.eof_received()
+        assert [kind for kind, _ in t.events] == ["write", "eof", "close"]
 
     run(check, site)
 

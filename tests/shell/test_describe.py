@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protoshell.proto import vocabulary_for
-from protoshell.proto.base import Payload, ResponseEnd, ServerLine
+from protoshell.proto.base import ResponseEnd, ServerLine
 from protoshell.session import Exchange
 from protoshell.shell import describe, meta
 
@@ -80,10 +80,10 @@ def test_last_summary_of_an_http_response() -> None:
             HttpHeaderLine(b"Content-Length: 5\r\n", None, "info", "Content-Length", "5"),
             0.0,
         ),
-        Exchange("S", b"hello", Payload(b"hello", 0, 5), 0.0),
         Exchange("S", b"", ResponseEnd(b"", "HTTP 200", "ok"), 0.0),
     ]
-    text = describe.last_summary(exchanges, 0.0123)
+    # The body streamed: the session counted its 5 octets (Session.last_payload_size).
+    text = describe.last_summary(exchanges, 0.0123, 5)
     assert text[0] == "status: HTTP 200 (ok)"
     assert "  Content-Length: 5" in text
     assert "lines: 2; payload: 5 octets; on the wire: 41 octets" in text

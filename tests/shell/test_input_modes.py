@@ -13,6 +13,7 @@ from protoshell.shell.input_modes import (
     ProtocolLine,
     classify,
     http_request_complete,
+    http_request_hint,
     pipeline_refusal,
     prompt_text,
     split_http_request,
@@ -111,3 +112,13 @@ def test_prompt_says_what_enter_does() -> None:
     assert prompt_text("imap", queued=2) == "imap pipeline [2]> "
     assert prompt_text("pop3", closed=True) == "closed> "
     assert prompt_text("imap", idling=True) == "idle (DONE ends it)> "
+
+
+def test_http_request_hint_says_what_sends_it() -> None:
+    # The "...>" prompt alone left a newcomer waiting for an answer to a request not sent.
+    assert http_request_hint("GET / HTTP/1.1") == "an empty line sends the request"
+    assert http_request_hint("GET / HTTP/1.1\nAccept: */*") == "an empty line sends the request"
+    assert http_request_hint("POST /f HTTP/1.1\nContent-Length: 5\n\nab") == "the body: 3 more octets"
+    assert http_request_hint("GET / HTTP/1.1\n") == "an empty line sends the request"  # on it now
+    assert http_request_hint("POST /f HTTP/1.1\nContent-Length: 2\n\nab\n") is None  # all there
+    assert http_request_hint("") is None and http_request_hint(":help") is None

@@ -39,6 +39,13 @@ def test_imap_tag_and_literal() -> None:
     assert got[-1] == (lexer.LITERAL, "{310}")
 
 
+def test_imap_unknown_command_is_not_shown_as_a_tag() -> None:
+    # The framer tags `USER "frobozz" "xyzzy"` (proto.imap_vocab.typed_tag): USER is the
+    # command it sends, an unknown one, not the user's tag.
+    assert styles('USER "frobozz" "xyzzy"', lx("imap"))[0] == (lexer.UNKNOWN, "USER")
+    assert styles('A0001 USER "frobozz"', lx("imap"))[0] == (lexer.TAG, "A0001")
+
+
 def test_http_method_is_case_sensitive_and_headers() -> None:
     assert styles("get / HTTP/1.1", lx("http"))[0] == (lexer.UNKNOWN, "get")
     assert styles("Content-Type: text/plain", lx("http"), lineno=1)[0] == (

@@ -43,6 +43,8 @@ def test_request_is_edited_over_lines_and_completed(web: str) -> None:
         sh.line(":last")
         sh.expect(r"^status: HTTP 200 \(ok\)$")
         sh.expect(r"^  Content-Type: +text/plain")
+        # The body's 19 octets count (they stream, and :last said "payload: 0 octets").
+        sh.expect(r"^lines: \d+; payload: 19 octets; on the wire: \d+ octets$")
         sh.line(":quit")
         assert sh.wait_exit() == 0
 
