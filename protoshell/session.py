@@ -382,7 +382,10 @@ class Session:
                     self.before_wait()
                 self._progress.clear()
                 try:
-                    await asyncio.wait_for(self._progress.wait(), limit)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for loses
+                    # a cancellation (Ctrl-C) that comes as the wait ends.
+                    async with asyncio.timeout(limit):
+                        await self._progress.wait()
                     arrived = True
                 except TimeoutError:
                     arrived = False
