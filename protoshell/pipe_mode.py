@@ -9,13 +9,13 @@ requests are the lines up to an empty line, completed by the one rule in
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import IO
 
 from .proto.base import ResponseEnd
 from .session import Exchange, Session, SessionError
 from .status import ExitStatus
+from .user_input import StdinLines
 
 
 def _chomp(line: bytes) -> bytes:
@@ -38,49 +38,20 @@ class RefusalCounter:
             self.errors += 1
 
 
-async def _readline(stream: IO[bytes]) -> bytes:
-    """One line of stdin without blocking the loop (server data keeps being
-    shown meanwhile).  A daemon thread, not the default executor: a blocked
-    read must not keep the process alive after Ctrl-C."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[bytes] = loop.create_future()
-
-    def deliver(result: bytes | None, exc: BaseException | None) -> None:
-        if fut.done():
-            return
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result or b"")
-
-    def work() -> None:
-        try:
-            data = stream.readline()
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-            loop.call_soon_threadsafe(deliver, None, exc)
-            return
-        try:
-            loop.call_soon_threadsafe(deliver, data, None)
-        except RuntimeError:
-            pass  # the loop is gone: we are exiting
-
-    threading.Thread(target=work, name="protoshell-stdin", daemon=True).start()
-    return await fut
-
-
 async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None = None) -> ExitStatus:
     """Drive an open session from stdin until EOF; return the exit status.
 
     ``reconnected`` is called when HTTP opens a new connection for the next
     request (a recorder writes the connect there)."""
+    lines = StdinLines(stdin)
     refusals = RefusalCounter()
     session.subscribe(refusals)
     await session.wait_turn()  # the greeting, where there is one
     if session.target.protocol == "http":
-        await _http_requests(session, stdin, reconnected)
+        await _http_requests(session, lines, reconnected)
     else:
         while True:
-            raw = await _readline(stdin)
+            raw = await lines.readline()
             if not raw:
                 break
             line = _chomp(raw)
@@ -147,7 +118,7 @@ async def _reopen(old: Session, reconnected: Callable[[], None] | None) -> Sessi
     return new
 
 
-async def _http_requests(first: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None) -> None:
+async def _http_requests(first: Session, stdin: StdinLines, reconnected: Callable[[], None] | None) -> None:
     from .proto.http import complete_request
 
     session = first
@@ -155,7 +126,7 @@ async def _http_requests(first: Session, stdin: IO[bytes], reconnected: Callable
     head: list[bytes] = []
     try:
         while True:
-            raw = await _readline(stdin)
+            raw = await stdin.readline()
             line = _chomp(raw)
             if raw and (line or not head):
                 if line or head:
@@ -170,7 +141,7 @@ async def _http_requests(first: Session, stdin: IO[bytes], reconnected: Callable
                 chunks: list[bytes] = []
                 have = 0
                 while have < length:
-                    more = await _readline(stdin)
+                    more = await stdin.readline()
                     if not more:
                         break
                     chunks.append(more)
