@@ -244,6 +244,8 @@ class Session:
         if self.insecure:
             self.note("certificate verification is OFF (--insecure)", "warning")
         for line in words:
+            if line.startswith(b"EHLO ") and "STARTTLS" in getattr(self.framer, "ehlo_keywords", {}):
+                continue  # RFC 3207 4: this connection's EHLO already offered STARTTLS
             await self.send_line(line)
             await self.wait_turn()
         if self.transport is None or self.transport.tls is None:
