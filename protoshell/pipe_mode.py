@@ -8,15 +8,13 @@ requests are the lines up to an empty line, completed by the one rule in
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
 from collections.abc import Callable
 from typing import IO
 
 from .proto.base import ResponseEnd
 from .session import Exchange, Session, SessionError
 from .status import ExitStatus
+from .user_input import StdinLines
 
 
 def _chomp(line: bytes) -> bytes:
@@ -39,99 +37,12 @@ class RefusalCounter:
             self.errors += 1
 
 
-READ_AHEAD = 256  # stdin lines read ahead of the one being sent (bounded memory)
-
-
-class StdinLines:
-    """Lines of stdin without blocking the loop (server data keeps being
-    shown meanwhile), read by one daemon thread a few lines ahead of the
-    sender: a pasted 60,000-line message goes out at the speed of the
-    connection, not of a thread hand-off per line.  A daemon thread, not
-    the default executor: a blocked read must not keep the process alive
-    after Ctrl-C.  At most READ_AHEAD lines wait in memory."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-        self._loop = asyncio.get_running_loop()
-        self._lines: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
-        self._room = threading.Semaphore(READ_AHEAD)
-        self._done = False
-        threading.Thread(target=self._work, name="protoshell-stdin", daemon=True).start()
-
-    def _work(self) -> None:
-        readline = _unbuffered_readline(self._stream)
-        while True:
-            self._room.acquire()
-            item: bytes | BaseException
-            try:
-                item = readline()
-            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-                item = exc
-            try:
-                self._loop.call_soon_threadsafe(self._lines.put_nowait, item)
-            except RuntimeError:
-                return  # the loop is gone: we are exiting
-            if not isinstance(item, bytes) or not item:
-                return
-
-    async def readline(self) -> bytes:
-        """The next line with its terminator; b"" at the end of input (and
-        from then on)."""
-        if self._done:
-            return b""
-        item = await self._lines.get()
-        self._room.release()
-        if isinstance(item, BaseException):
-            self._done = True
-            raise item
-        if not item:
-            self._done = True
-        return item
-
-
-STDIN_CHUNK = 64 << 10
-STDIN_MAX_LINE = 2 << 20  # bytes of one input line (bounded memory); longer is a usage error
-
-
-def _unbuffered_readline(stream: IO[bytes]) -> Callable[[], bytes]:
-    """``readline`` for the reader thread.  On a real file descriptor it
-    reads with ``os.read``, not through ``sys.stdin.buffer``: a daemon
-    thread blocked inside a BufferedReader holds its lock, and the
-    interpreter's shutdown after Ctrl-C then aborts the process ("could not
-    acquire lock for <stdin> at interpreter shutdown", SIGABRT) instead of
-    exiting 130.  Streams without a descriptor (tests) use their own."""
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return stream.readline
-    buf = bytearray()
-
-    def readline() -> bytes:
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl >= 0:
-                line = bytes(buf[: nl + 1])
-                del buf[: nl + 1]
-                return line
-            if len(buf) > STDIN_MAX_LINE:
-                raise SessionError("usage", f"an input line is longer than {STDIN_MAX_LINE >> 20} MiB; not sent")
-            start = len(buf)
-            chunk = os.read(fd, STDIN_CHUNK)
-            if not chunk:
-                line = bytes(buf)
-                buf.clear()
-                return line
-            buf.extend(chunk)
-
-    return readline
-
-
 async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None = None) -> ExitStatus:
     """Drive an open session from stdin until EOF; return the exit status.
 
     ``reconnected`` is called when HTTP opens a new connection for the next
     request (a recorder writes the connect there)."""
+    lines = StdinLines(stdin)
     refusals = RefusalCounter()
     session.subscribe(refusals)
     await session.wait_turn()  # the greeting, where there is one
@@ -196,6 +107,7 @@ async def _reopen(old: Session, reconnected: Callable[[], None] | None) -> Sessi
 
 
 async def _http_requests(first: Session, stdin: StdinLines, reconnected: Callable[[], None] | None) -> None:
+
     session = first
     head: list[bytes] = []
     try:

@@ -16,6 +16,7 @@ from .context import Environment
 from .session import Session, SessionError
 from .status import ExitStatus, exit_for
 from .target import Target
+from .user_input import InputLineTooLong
 
 if TYPE_CHECKING:
     from .render.console import ProtoConsole
@@ -74,6 +75,9 @@ async def _run(
             return ExitStatus.OK  # `protoshell ... | head`: the reader has seen enough
         env.error(str(exc))
         return exit_for(exc.kind)
+    except InputLineTooLong as exc:
+        env.error(str(exc))
+        return ExitStatus.USAGE
     except OutputClosed:
         return ExitStatus.OK
     finally:

@@ -272,6 +272,8 @@ class Session:
         if self.insecure:
             self.note("certificate verification is OFF (--insecure)", "warning")
         for line in words:
+            if line.startswith(b"EHLO ") and "STARTTLS" in getattr(self.framer, "ehlo_keywords", {}):
+                continue  # RFC 3207 4: this connection's EHLO already offered STARTTLS
             await self.send_line(line)
             await self.wait_turn()
         if self.transport is None or self.transport.tls is None:
@@ -450,7 +452,10 @@ class Session:
                     self.before_wait()
                 self._progress.clear()
                 try:
-                    await asyncio.wait_for(self._progress.wait(), limit)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for loses
+                    # a cancellation (Ctrl-C) that comes as the wait ends.
+                    async with asyncio.timeout(limit):
+                        await self._progress.wait()
                     arrived = True
                 except TimeoutError:
                     arrived = False

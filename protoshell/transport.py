@@ -286,7 +286,8 @@ class Transport:
         pipe = self._pipe
         if not pipe.chunks and not pipe.eof:
             try:
-                await asyncio.wait_for(pipe.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: see Session.wait_turn
+                    await pipe.wait()
             except TimeoutError:
                 raise TransportError("timeout", f"no answer from {self.host}:{self.port} within {timeout:g} s") from None
         if pipe.chunks:
@@ -317,7 +318,8 @@ class Transport:
         buffer without limit."""
         if not self._pipe._can_write.is_set():
             try:
-                await asyncio.wait_for(self._pipe._can_write.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._pipe._can_write.wait()
             except TimeoutError:
                 raise TransportError("timeout", f"{self.host}:{self.port} stopped reading for {timeout:g} s") from None
 

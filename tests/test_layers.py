@@ -24,6 +24,7 @@ RANK = {
     "status": 1,
     "context": 1,
     "auth": 1,
+    "user_input": 1,  # reading the user's stdin off the event loop (stdlib only)
     "transport": 2,
     "session": 3,
     "save_body": 4,

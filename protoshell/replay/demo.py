@@ -25,10 +25,11 @@ from typing import IO
 
 from ..render.replay_view import DemoPrinter
 from ..session import Exchange, Observer
+from ..user_input import read_in_thread
 from .control import SEND, ClientContext, Decision
 from .results import ReplayEvent
 from .show import phase_of
-from .step import read_in_thread, read_line
+from .step import read_line
 
 __all__ = ["DEFAULT_PACE", "DemoController", "DemoReporter", "hide_typed", "single_keys"]
 

@@ -22,15 +22,14 @@ Commands (first letter is enough)::
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from ..proto.base import strip_eol
 from ..transcript.escape import escape_line
+from ..user_input import read_in_thread
 from .control import SEND, ClientContext, Decision
 
 __all__ = ["HELP", "LineStepper", "StepMachine", "StepReply", "format_raw", "hexdump", "read_line"]
@@ -186,36 +185,6 @@ async def read_line(stream: IO[bytes]) -> bytes:
     """One line of ``stream`` without blocking the event loop (the server's
     lines keep arriving meanwhile)."""
     return await read_in_thread(stream.readline)
-
-
-async def read_in_thread(read: Callable[[], bytes]) -> bytes:
-    """``read()`` (a blocking read of the user's input) without blocking the
-    event loop; in a daemon thread, so a blocked read never keeps the
-    process alive."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[bytes] = loop.create_future()
-
-    def deliver(result: bytes, exc: Exception | None) -> None:
-        if fut.done():
-            return
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-
-    def work() -> None:
-        result, error = b"", None
-        try:
-            result = read()
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-            error = exc
-        try:
-            loop.call_soon_threadsafe(deliver, result, error)
-        except RuntimeError:
-            pass  # the loop is gone: we are exiting
-
-    threading.Thread(target=work, name="protoshell-step-input", daemon=True).start()
-    return await fut
 
 
 class Stepper:

@@ -210,12 +210,24 @@ def test_starttls_upgrades_and_summarises(smtp_server_factory: object, tls_ca: o
     with running_shell(server.url, "--cafile", str(tls_ca.ca_cert)) as sh:  # type: ignore[attr-defined]
         sh.expect(r"^S: 220 ")
         sh.line(":starttls")
+        sh.expect(r"^C: EHLO localhost$")  # RFC 3207 4: EHLO first
         sh.expect(r"^C: STARTTLS$")
         sh.expect(r"^# TLS TLSv1\.[23] \S+; subject .*; verified$")
         sh.line("EHLO again")
         sh.expect(r"^S: 250 ")
         sh.line(":starttls")
         sh.expect(r"already encrypted")
+        # After the user's own EHLO offered STARTTLS, only STARTTLS: it said "EHLO
+        # localhost" again, under another name than the user's.
+        sh.line(":reconnect")
+        sh.expect(r"^S: 220 ")
+        sh.line("EHLO bar.com")
+        sh.expect(r"^S: 250-STARTTLS$")
+        sh.expect(r"^S: 250 ")
+        sh.line(":starttls")
+        sh.expect(r"^C: STARTTLS$")
+        sh.expect(r"^# TLS TLSv1\.[23] .*; verified$")
+        assert "C: EHLO localhost" not in sh.text.rsplit("C: EHLO bar.com", 1)[1]
         sh.line(":quit")
         assert sh.wait_exit() == 0
 
