@@ -38,18 +38,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email.message
+import functools
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, Any, Final, Self, TextIO, TypeVar, cast
+from typing import IO, Any, ClassVar, Concatenate, Final, ParamSpec, Self, TextIO, TypeVar, cast
 
-from .proto.base import Outcome, Payload, ResponseEnd, ServerLine, strip_eol
+from .proto.base import Outcome, Payload, ResponseEnd, ServerLine, short_repr, strip_eol
 from .recorder import Recorder
 from .save_body import BodySaver
 from .session import LAST_RESPONSE_LINES, Exchange, Session, SessionError
+from .status import ExitStatus
 from .target import Target, TargetError, parse_target
 from .transport import TlsInfo
 
@@ -67,9 +71,12 @@ __all__ = [
 
 DEFAULT_MAX_PAYLOAD: Final = 1 << 20  # payload bytes a Response keeps in memory (save_body: none)
 SPOOL_MEMORY: Final = 1 << 20  # characters of transcript kept in memory before a temporary file
+REPR_BYTES: Final = 200  # bytes of raw and body a Response's repr shows
+REPR_LINES: Final = 10  # lines a Response's repr shows (the last one always)
 HANGUP_GRACE: Final = 1.0  # seconds close() gives a server that said goodbye to close first
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 # -- errors -------------------------------------------------------------------
@@ -79,7 +86,10 @@ class Error(Exception):
     """Base of the errors ``protoshell.connect`` and ``Connection`` raise.
     ``str()`` is one line for a person; ``kind`` is the session's word for
     what happened (``refused``, ``timeout``, ``tls``, ``reset``,
-    ``protocol``, ``usage``...), the same that picks the CLI's exit code."""
+    ``protocol``, ``usage``...).  ``exit_code`` is the CLI's for the same
+    failure (1 refused, 2 usage, 3 network), for ``sys.exit(exc.exit_code)``."""
+
+    exit_code: ClassVar[int] = ExitStatus.NETWORK
 
     def __init__(self, message: str, kind: str = "") -> None:
         super().__init__(message)
@@ -101,16 +111,24 @@ class UsageError(Error, ValueError):
     """What the script asked for cannot be done: a bad URL, a line with CR
     or LF in it, STARTTLS over HTTP, an unreadable CA file (CLI exit 2)."""
 
+    exit_code: ClassVar[int] = ExitStatus.USAGE
+
 
 class RefusedError(Error):
     """The server refused (5xx, ``-ERR``, ``NO``/``BAD``, HTTP 4xx/5xx):
     raised only when asked (``check=True``, ``Response.raise_for_status()``)
-    and when STARTTLS is refused.  ``response`` is the refusal."""
+    and when STARTTLS is refused.  ``response`` is the refusal (CLI exit 1)."""
+
+    exit_code: ClassVar[int] = ExitStatus.REFUSED
 
     def __init__(self, response: Response, message: str = "") -> None:
         last = response.lines[-1] if response.lines else "(no reply)"
         super().__init__(message or f"the server refused: {last}", "refused-by-server")
         self.response = response
+
+    def __reduce__(self) -> tuple[type[RefusedError], tuple[Response, str]]:
+        """Pickled (a process pool's result) and copied with its response."""
+        return (type(self), (self.response, str(self)))
 
 
 def _error_for(exc: SessionError) -> Error:
@@ -147,23 +165,31 @@ def _drive(coro: Coroutine[Any, Any, _T]) -> _T:
 # -- responses ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Response:
     """One response, as the protocol's framer delimited it.
 
-    ``status`` is the token the replay checker compares (``"250"``,
-    ``"+OK"``, ``"A0002 OK"``, ``"HTTP 200"``); ``outcome`` how it reads
-    ("ok", "continue", "temporary", "error", "info"); both None when the
-    line sent awaited no reply (message text after 354, literal octets).
-    ``lines`` is the text of each line (no terminator, invalid UTF-8 shown
-    as U+FFFD), payload excluded.  ``raw`` is the exact bytes in wire
-    order, payload included as far as it was kept.  ``body`` is the payload
-    kept in memory (IMAP literals, a de-chunked HTTP body), at most the
-    connection's ``max_payload`` bytes and none with ``save_body``;
-    ``payload_size`` counts all of it.  ``truncated``: ``raw`` lacks bytes
-    that came (payload not kept; past the first ``LAST_RESPONSE_LINES``
-    lines only the last line is kept, in ``lines`` and ``raw``).
-    ``elapsed``: seconds from the send to the end of the response.
+    - ``ok``: the server did not refuse (not 4xx/5xx, ``-ERR``, ``NO``, ``BAD``).
+    - ``status``: the token the replay checker compares (``"250"``,
+      ``"+OK"``, ``"A0002 OK"``, ``"HTTP 200"``); ``outcome``: how it reads
+      ("ok", "continue", "temporary", "error", "info").  Both None when the
+      line sent awaited no reply (message text after 354, literal octets).
+    - ``lines``: the text of each line (no terminator, invalid UTF-8 shown
+      as U+FFFD), payload excluded: for HTTP the head's lines, the empty
+      one that ends it, and a chunked body's size lines.  ``text``: them
+      joined with newlines.
+    - ``raw``: the exact bytes in wire order, payload included as far as
+      it was kept.
+    - ``body``: the payload kept in memory (IMAP literals, a de-chunked
+      HTTP body), at most the connection's ``max_payload`` bytes, none
+      with ``save_body``.  ``payloads``: the same bytes, one item per
+      payload (each literal of a ``FETCH 1:* RFC822``, in order, for
+      ``email.message_from_bytes``; an empty ``{0}`` literal adds none).
+      ``payload_size``: all the payload's bytes, kept or not.
+    - ``truncated``: ``raw`` lacks bytes that came (payload not kept; past
+      the first ``LAST_RESPONSE_LINES`` lines only the last line is kept,
+      in ``lines`` and ``raw``).
+    - ``elapsed``: seconds from the send to the end of the response.
     """
 
     status: str | None
@@ -171,6 +197,7 @@ class Response:
     lines: tuple[str, ...]
     raw: bytes
     body: bytes = b""
+    payloads: tuple[bytes, ...] = ()
     payload_size: int = 0
     truncated: bool = False
     elapsed: float = 0.0
@@ -184,6 +211,29 @@ class Response:
     def text(self) -> str:
         """``lines`` joined with newlines."""
         return "\n".join(self.lines)
+
+    def __repr__(self) -> str:
+        """Short even for a response of megabytes (a notebook shows it)."""
+        lines: tuple[str, ...] = self.lines
+        if len(lines) > REPR_LINES:
+            more = f"...({len(lines) - REPR_LINES} more lines)"
+            lines = (*lines[: REPR_LINES - 1], more, lines[-1])
+        fields = [
+            f"status={self.status!r}",
+            f"outcome={self.outcome!r}",
+            f"lines={lines!r}",
+            f"raw={short_repr(self.raw, REPR_BYTES)}",
+        ]
+        if self.payload_size:
+            fields += [
+                f"body={short_repr(self.body, REPR_BYTES)}",
+                f"payloads={len(self.payloads)}",
+            ]
+            fields.append(f"payload_size={self.payload_size}")
+        if self.truncated:
+            fields.append("truncated=True")
+        fields.append(f"elapsed={self.elapsed:.3f}")
+        return f"Response({', '.join(fields)})"
 
     def raise_for_status(self) -> Response:
         """``self``, or RefusedError when the server refused."""
@@ -206,6 +256,7 @@ class _Collector:
         self.raw: list[bytes] = []
         self.lines: list[str] = []
         self.body: list[bytes] = []
+        self.payloads: list[list[bytes]] = []  # the kept pieces of each payload
         self.kept = 0
         self.payload_size = 0
         self.truncated = False
@@ -227,6 +278,9 @@ class _Collector:
             room = self.keep - self.kept
             if room > 0:
                 piece = raw[:room]
+                if event.offset == 0 or not self.payloads:  # a payload starts
+                    self.payloads.append([])
+                self.payloads[-1].append(piece)
                 self.raw.append(piece)
                 self.body.append(piece)
                 self.kept += len(piece)
@@ -264,6 +318,7 @@ class _Collector:
             lines=tuple(lines),
             raw=b"".join(raw),
             body=b"".join(self.body),
+            payloads=tuple(b"".join(pieces) for pieces in self.payloads),
             payload_size=self.payload_size,
             truncated=self.truncated,
             elapsed=time.monotonic() - started,
@@ -273,8 +328,27 @@ class _Collector:
 # -- the connection -----------------------------------------------------------
 
 
-def _line_bytes(line: str | bytes) -> bytes:
-    return line.encode("utf-8") if isinstance(line, str) else bytes(line)
+def _line_bytes(line: str | bytes, what: str = "a line") -> bytes:
+    """``line`` as UTF-8 bytes; anything but str or bytes is a UsageError
+    (``bytes(42)`` would send 42 NUL bytes)."""
+    if isinstance(line, str):
+        try:
+            return line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UsageError(f"{what} cannot be sent as UTF-8: {exc.reason}", "usage") from None
+    if isinstance(line, bytes | bytearray | memoryview):
+        return bytes(line)
+    raise UsageError(f"{what} is a str or bytes, not {type(line).__name__}", "usage")
+
+
+def _seconds(name: str, value: float, *, zero: bool = False) -> float:
+    """``value`` checked as a number of seconds (more than 0, or 0 or more)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{name} must be a number of seconds, not {value!r}", "usage")
+    if not (value >= 0 if zero else value > 0):  # NaN is neither
+        least = "0 or more" if zero else "more than 0"
+        raise UsageError(f"{name} must be {least} seconds, not {value!r}", "usage")
+    return float(value)
 
 
 def _text_lines(text: str | bytes) -> list[bytes]:
@@ -329,9 +403,38 @@ class _Spool:
         return text
 
 
+def _one_thread(
+    method: Callable[Concatenate[Connection, _P], _T],
+) -> Callable[Concatenate[Connection, _P], _T]:
+    """A Connection's call, refused (UsageError) while another thread is in
+    one: two threads reading one socket would each get half a response."""
+
+    @functools.wraps(method)
+    def guarded(self: Connection, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if not self._lock.acquire(blocking=False):  # an RLock: send_message() calls send()
+            raise UsageError(
+                f"the connection to {self.url} is busy with a call from another thread; "
+                "use one Connection per thread",
+                "usage",
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._lock.release()
+
+    return guarded
+
+
 class Connection:
     """One open conversation; made by ``connect()``.  Use it as a context
-    manager, or call ``close()``."""
+    manager, or call ``close()``.
+
+    ``greeting`` is the server's first response (None for HTTP, which has
+    none); ``max_payload`` the payload bytes a Response keeps in memory.
+    One thread at a time: a call made while another thread is in one
+    raises UsageError.  After a KeyboardInterrupt or a timeout the
+    connection stays open and in step: the next response begins with what
+    was left of the interrupted one (``lines`` holds both)."""
 
     def __init__(
         self,
@@ -343,6 +446,7 @@ class Connection:
         max_payload: int,
         record: bool,
     ) -> None:
+        self._lock = threading.RLock()
         self._target = target
         self.max_payload = max_payload
         # The session speaks plaintext first for a STARTTLS target: the
@@ -377,6 +481,7 @@ class Connection:
         if self._target.tls == "starttls":
             self.starttls()
 
+    @_one_thread
     def close(self) -> None:
         """Hang up (after a goodbye, QUIT or LOGOUT, once the server has
         closed, or after ``HANGUP_GRACE`` seconds).  Safe to call twice;
@@ -408,6 +513,7 @@ class Connection:
 
     @property
     def url(self) -> str:
+        """The target, as a URL (``imap://127.0.0.1:1143``)."""
         return self._target.url
 
     @property
@@ -417,8 +523,10 @@ class Connection:
 
     @property
     def closed(self) -> bool:
-        """True once closed by either side (or broken by an error)."""
-        return self._closed or self._session.closed
+        """True once closed by either side (or broken by an error), and once
+        the server has said goodbye (221, BYE, ``Connection: close``...),
+        since it closes next."""
+        return self._closed or self._session.spent
 
     @property
     def tls(self) -> TlsInfo | None:
@@ -427,11 +535,12 @@ class Connection:
 
     # -- talking
 
+    @_one_thread
     def send(
         self,
         line: str | bytes,
         *,
-        body: bytes | None = None,
+        body: bytes | str | None = None,
         save_body: str | os.PathLike[str] | None = None,
         check: bool = False,
         timeout: float | None = None,
@@ -454,8 +563,12 @@ class Connection:
         timeout (the connection's by default), restarted whenever bytes
         arrive."""
         data = _line_bytes(line)
+        if timeout is not None:
+            timeout = _seconds("timeout", timeout)
         if self._target.protocol == "http":
             head = _text_lines(data)
+            while len(head) > 1 and head[-1] == b"":
+                head.pop()  # the empty line that ends a head, pasted with it (RFC 9112 2.1)
             if not head or b"" in head:
                 raise UsageError(
                     "an HTTP request head is its request line and field lines, with no empty line "
@@ -463,7 +576,10 @@ class Connection:
                     "usage",
                 )
             return self._exchange(
-                self._session.send_request(head, body or b""), save_body, check, timeout
+                self._session.send_request(head, _line_bytes(body or b"", "body")),
+                save_body,
+                check,
+                timeout,
             )
         if body is not None:
             raise UsageError(
@@ -471,17 +587,26 @@ class Connection:
             )
         return self._exchange(self._session.send_line(data), save_body, check, timeout)
 
+    @_one_thread
     def send_message(
-        self, message: str | bytes, *, check: bool = False, timeout: float | None = None
+        self,
+        message: str | bytes | email.message.Message,
+        *,
+        check: bool = False,
+        timeout: float | None = None,
     ) -> Response:
         """SMTP, after DATA's 354: send ``message`` (lines split at LF; a CR
-        before the LF is part of the line ending), dot-stuffed by the framer,
-        then the lone ``.`` that ends it; return the server's final reply."""
+        before the LF is part of the line ending; an ``email.message``
+        object, such as a ``MIMEText``, as its ``as_bytes()``), dot-stuffed
+        by the framer, then the lone ``.`` that ends it; return the
+        server's final reply."""
         if not getattr(self._session.framer, "in_data", False):
             raise UsageError(
                 "send_message() is for message text, after DATA was answered 354", "usage"
             )
-        lines = _text_lines(message) if message else []
+        if isinstance(message, email.message.Message):
+            message = message.as_bytes()
+        lines = _text_lines(_line_bytes(message, "a message")) if message else []
         if b"." in lines:
             # The framer reads a lone "." as the end of the message (RFC
             # 5321 4.1.1.4), and a transcript could not tell the two apart.
@@ -493,6 +618,7 @@ class Connection:
             self.send(line)
         return self.send(".", check=check, timeout=timeout)
 
+    @_one_thread
     def receive(self, timeout: float) -> Response:
         """What the server sends unasked (IMAP's ``* 3 EXISTS`` during IDLE,
         a ``421`` before a server's timeout): wait up to ``timeout`` seconds
@@ -500,6 +626,7 @@ class Connection:
         lines if none came.  (Lines that come while a response is awaited
         are part of that response.)"""
         self._check_open()
+        timeout = _seconds("timeout", timeout, zero=True)
         collector = self._collector
         collector.reset()
         collector.keep = self.max_payload
@@ -510,14 +637,24 @@ class Connection:
                 raise self._session.error
         return collector.response(started)
 
+    @_one_thread
     def starttls(self) -> Response:
         """Upgrade to TLS the protocol's way (``session.STARTTLS_DIALOGUE``:
         EHLO and STARTTLS, STLS, or STARTTLS); the certificate is verified
         unless the connection was made with ``insecure=True``.  Returns the
         server's go-ahead.  A refusal raises RefusedError (the connection
-        stays plaintext), a failed handshake NetworkError.  Send EHLO (or
-        CAPABILITY) again afterwards: what was learned before TLS is void."""
-        self._check_open()
+        stays plaintext), a failed handshake NetworkError; on a connection
+        that is TLS already, or in SMTP message text (after DATA's 354),
+        UsageError and nothing is sent.  Send EHLO (or CAPABILITY) again
+        afterwards: what was learned before TLS is void."""
+        self._check_usable()
+        if self.tls is not None:
+            raise UsageError(
+                f"the connection to {self.url} is TLS already ({self.tls.version})", "usage"
+            )
+        if getattr(self._session.framer, "in_data", False):
+            # Its words would be message text (RFC 5321 4.1.1.4).
+            raise UsageError("starttls() inside a message: send_message() first", "usage")
         started = time.monotonic()
         self._collector.keep = 0
         try:
@@ -531,6 +668,7 @@ class Connection:
             ) from None
         return self._collector.response(started)
 
+    @_one_thread
     def transcript(self, *, redact: bool = True) -> str:
         """What happened so far as transcript text, which ``protoshell
         replay`` can check against a server later.  Passwords and cookies
@@ -547,6 +685,17 @@ class Connection:
         if self._closed:
             raise UsageError(f"the connection to {self.url} was closed by close()", "closed")
 
+    def _check_usable(self) -> None:
+        """Before a line goes out: not closed by either side, and the server
+        has not said goodbye (221, BYE, ``Connection: close``...: it closes
+        next, and a line sent now would get no reply but the close).  A
+        session that failed raises its own error when used."""
+        self._check_open()
+        session = self._session
+        if session.error is None and session.spent:
+            why = session.close_reason or "the server said goodbye and closes the connection"
+            raise NetworkError(f"{why}; connect() again to {self.url}", "closed")
+
     def _exchange(
         self,
         sending: Coroutine[Any, Any, object],
@@ -554,9 +703,11 @@ class Connection:
         check: bool,
         timeout: float | None,
     ) -> Response:
-        if self._closed:
+        try:
+            self._check_usable()
+        except Error:
             sending.close()
-            self._check_open()
+            raise
         saver: BodySaver | None = None
         if save_body is not None:
             path = os.fspath(save_body)
@@ -574,6 +725,7 @@ class Connection:
         collector = self._collector
         collector.keep = 0 if saver is not None else self.max_payload
         started = time.monotonic()
+        unsaved: OSError | None = None
         try:
             with _mapped():
                 _drive(sending)
@@ -581,10 +733,21 @@ class Connection:
                     _drive(self._session.wait_turn(timeout))
                 else:
                     collector.reset()  # nothing awaited: nothing of this line's
+        except Error as exc:
+            if saver is not None and exc.kind == "observer":  # the file's write failed
+                exc = Error(f"cannot write save_body file {saver.path!r}: {exc}", exc.kind)
+            raise exc from None
         finally:
             if saver is not None:
                 self._session.unsubscribe(saver)
-                saver.close()
+                try:
+                    saver.close()
+                except OSError as exc:  # its last buffer (a full disk); the first error wins
+                    unsaved = exc
+        if unsaved is not None and saver is not None:
+            raise Error(
+                f"cannot write save_body file {saver.path!r}: {unsaved.strerror}", "observer"
+            )
         response = collector.response(started)
         return response.raise_for_status() if check else response
 
@@ -593,7 +756,7 @@ def connect(
     url: str,
     *,
     timeout: float = 10.0,
-    cafile: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
     insecure: bool = False,
     starttls: bool = False,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
@@ -610,10 +773,11 @@ def connect(
     ``submission://`` URL does).  ``max_payload``: payload bytes a Response
     keeps in memory.  ``record``: keep the transcript (``transcript()``).
     Raises UsageError, NetworkError or ProtocolError."""
-    if not timeout > 0:
-        raise UsageError(f"timeout must be more than 0 seconds, not {timeout!r}", "usage")
-    if max_payload < 0:
-        raise UsageError(f"max_payload must be 0 or more, not {max_payload!r}", "usage")
+    timeout = _seconds("timeout", timeout)
+    if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload < 0:
+        raise UsageError(
+            f"max_payload must be a whole number of bytes, 0 or more, not {max_payload!r}", "usage"
+        )
     try:
         target = parse_target(url)
         if starttls:
@@ -624,7 +788,7 @@ def connect(
         target,
         timeout=timeout,
         insecure=insecure,
-        cafile=cafile,
+        cafile=os.fspath(cafile) if cafile is not None else None,
         max_payload=max_payload,
         record=record,
     )

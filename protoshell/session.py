@@ -271,6 +271,7 @@ class Session:
             raise SessionError("usage", f"{self.target.protocol.upper()} has no STARTTLS")
         if self.insecure:
             self.note("certificate verification is OFF (--insecure)", "warning")
+        self._ssl_context()  # an unreadable CA file: said before STARTTLS, still plaintext
         for line in words:
             if line.startswith(b"EHLO ") and "STARTTLS" in getattr(self.framer, "ehlo_keywords", {}):
                 continue  # RFC 3207 4: this connection's EHLO already offered STARTTLS
@@ -363,6 +364,14 @@ class Session:
         """The server has said goodbye (221, +OK to QUIT, BYE...) and
         closes next (``proto.base.GOODBYE_STATES``)."""
         return getattr(self.framer, "state", "") in GOODBYE_STATES
+
+    @property
+    def spent(self) -> bool:
+        """No line can go out on this connection any more: it is closed, or
+        the server said goodbye (an HTTP ``Connection: close`` response
+        among them) and its close may still be on the way.  Checking only
+        ``closed`` races that close: a line sent in between is lost."""
+        return self.closed or self.said_goodbye
 
     async def let_server_hang_up(self, grace: float = 1.0) -> None:
         """After a goodbye the server closes first (RFC 5321 4.1.1.10, RFC
@@ -565,6 +574,8 @@ class Session:
             self._received_failure(exc)
         except ProtocolError as exc:
             self._fail(SessionError("protocol", f"protocol error from server: {exc}"))
+        except SessionError as exc:  # the CA file of a STARTTLS upgrade cannot be loaded
+            self._fail(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - an observer failed (output closed...)

@@ -450,6 +450,9 @@ async def listen(
 
 _EOF_ERRORS = (ssl.SSLZeroReturnError, ssl.SSLEOFError)
 RECV_SIZE = 256 << 10  # as asyncio reads: one Payload chunk per read
+# A socket timeout past what time_t holds (inf, 1e10) is an OverflowError
+# from deep inside: a longer timeout waits this long (a year: "forever").
+MAX_WAIT = 365 * 86400.0
 
 
 def _set_kernel_timeout(sock: socket.socket, option: int, seconds: float) -> None:
@@ -489,6 +492,7 @@ class BlockingTransport:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
     ) -> BlockingTransport:
+        timeout = min(timeout, MAX_WAIT)
         with _connecting(host, port, timeout):
             sock = socket.create_connection((host, port), timeout=timeout)
         # As asyncio does for its TCP transports: a command is one small
@@ -531,6 +535,7 @@ class BlockingTransport:
             return b""
         if timeout is None:
             timeout = self._timeout
+        timeout = min(timeout, MAX_WAIT)
         sock = self._sock
         try:
             if self.tls is not None:

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.utils
 import os
+import pickle
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
+from email.mime.text import MIMEText
 from pathlib import Path
 
 import pytest
@@ -31,7 +37,7 @@ from protoshell.server.mail.service import MailServices
 from protoshell.session import LAST_RESPONSE_LINES
 
 from .integration.scripted_server import ScriptedServer, Step
-from .integration.servers import HOST, TLSCA, Dovecot, SMTPServer, free_port
+from .integration.servers import HOST, TLSCA, Dovecot, Nginx, SMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 10.0
@@ -125,6 +131,39 @@ def test_submission_upgrades_before_the_mail(smtp_server: SMTPServer, tls_ca: TL
     assert "C: EHLO localhost\nS: 250-" in c.transcript()  # STARTTLS_DIALOGUE's EHLO, recorded
 
 
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_starttls_after_an_ehlo_sends_no_second_one(smtp_server: SMTPServer, tls_ca: TLSCA) -> None:
+    """The lecture's ehlo(), starttls(), ehlo(): starttls() said its own
+    EHLO first, a third one in the transcript."""
+    with protoshell.connect(smtp_server.url, timeout=TIMEOUT, cafile=str(tls_ca.ca_cert)) as c:
+        assert "250-STARTTLS" in c.send("EHLO heffalump.local").lines
+        assert c.starttls().status == "220" and c.tls is not None
+        c.send("EHLO heffalump.local", check=True)
+    said = [line for line in c.transcript().splitlines() if line.startswith("C: ")]
+    assert said[1:4] == ["C: EHLO heffalump.local", "C: STARTTLS", "C: EHLO heffalump.local"]
+
+
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_starttls_when_it_cannot_be_is_a_usage_error(
+    smtp_server: SMTPServer, tls_ca: TLSCA
+) -> None:
+    """Twice, a refusal came back as a Response; inside DATA its EHLO and
+    STARTTLS went into the message."""
+    with protoshell.connect(smtp_server.url, timeout=TIMEOUT, cafile=str(tls_ca.ca_cert)) as c:
+        for line in ("EHLO me", "MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "DATA"):
+            c.send(line)
+        with pytest.raises(protoshell.UsageError, match="inside a message"):
+            c.starttls()
+        assert c.send_message(b"Subject: plain\r\n").status == "250"
+        c.starttls()
+        with pytest.raises(protoshell.UsageError, match="TLS already"):
+            c.starttls()
+        assert c.send("NOOP").status == "250"
+    (received,) = smtp_server.wait_for_messages(1)
+    assert received.data == b"Subject: plain\r\n"
+    assert c.transcript().count("C: STARTTLS") == 1
+
+
 def test_message_lines_can_also_be_sent_one_by_one(smtp_server: SMTPServer) -> None:
     """After 354 a line awaits no reply: send() returns at once with no status."""
     with protoshell.connect(smtp_server.url, timeout=TIMEOUT) as c:
@@ -140,6 +179,20 @@ def test_message_lines_can_also_be_sent_one_by_one(smtp_server: SMTPServer) -> N
         )
         assert c.send(".").status == "250"
     assert smtp_server.wait_for_messages(1)[0].data == b".hidden\r\n"
+
+
+def test_send_message_takes_an_email_message(smtp_server: SMTPServer) -> None:
+    """The lecture's ``MIMEText``, as ``sendmail(..., msg.as_string())`` takes it."""
+    msg = MIMEText("This is an email message\n.a dot\n")
+    msg["From"] = email.utils.formataddr(("Name", "addr@host.com"))
+    msg["Subject"] = "Simple Test"
+    with protoshell.connect(smtp_server.url, timeout=TIMEOUT) as c:
+        for line in ("EHLO me", "MAIL FROM:<addr@host.com>", "RCPT TO:<other@another.com>", "DATA"):
+            c.send(line, check=True)
+        assert c.send_message(msg).status == "250"
+    received = email.message_from_bytes(smtp_server.wait_for_messages(1)[0].data)
+    assert received["subject"] == "Simple Test"
+    assert received.get_payload() == "This is an email message\r\n.a dot\r\n"
 
 
 def test_send_message_refuses_a_lone_dot_and_text_outside_data(smtp_server: SMTPServer) -> None:
@@ -161,7 +214,14 @@ def test_a_refusal_is_a_response_unless_checked(smtp_server: SMTPServer) -> None
         assert (r.ok, r.outcome, r.status) == (False, "error", "503")
         with pytest.raises(protoshell.RefusedError, match=r"^the server refused: 503 ") as info:
             c.send("RCPT TO:<nobody@x>", check=True)
-        assert info.value.response.status == "503"
+        assert info.value.response.status == "503" and info.value.exit_code == 1
+        # A process pool sends it back pickled; it failed to load ('str' has no 'lines').
+        back = pickle.loads(pickle.dumps(info.value))
+        assert (str(back), back.response, back.kind) == (
+            str(info.value),
+            info.value.response,
+            "refused-by-server",
+        )
         with pytest.raises(protoshell.RefusedError):
             r.raise_for_status()
         assert c.send("NOOP").raise_for_status().status == "250"
@@ -192,6 +252,12 @@ def test_imap_tags_exact_bytes_and_a_refused_login(dovecot: Dovecot) -> None:
         c.send("APPEND INBOX {3+}")
         c.send("xyz")
         assert c.send("").status == "A0005 OK"
+        # Literal octets may hold CRLFs: a whole message in one send().
+        mail = b"Subject: three\r\n\r\nHi!"
+        c.send(b"APPEND INBOX {%d+}" % len(mail))
+        assert c.send(mail).status is None
+        assert c.send("").status == "A0006 OK"
+        assert c.send("FETCH 4 BODY[]").body == mail
         fetch = c.send("FETCH 1 BODY[]")
         assert fetch.body == b"Subject: one\r\n\r\nHello\r\n"
         assert fetch.payload_size == len(fetch.body)
@@ -225,6 +291,46 @@ def test_an_imap_literal_of_megabytes_streams_to_a_file(dovecot: Dovecot, tmp_pa
         kept = c.send("FETCH 1 BODY[]")
         assert kept.body == message[: protoshell.api.DEFAULT_MAX_PAYLOAD] and kept.truncated
         assert kept.payload_size == len(message)
+        # Its repr (what a notebook shows) stays short: it held 2 MiB of bytes.
+        shown = repr(kept)
+        assert len(shown) < 1500 and shown.startswith("Response(status='A0004 OK'")
+        assert f"... ({len(kept.raw)} bytes)" in shown and "payloads=1" in shown
+
+
+def test_each_literal_of_a_fetch_is_its_own_payload(dovecot: Dovecot) -> None:
+    """The lecture's ``fetch(..., '(RFC822)')`` then ``email.message_from_bytes``,
+    for several messages in one response: ``body`` runs them together."""
+    first = (
+        b"From: a@b.c\r\nTo: demo@crisewing.com\r\nSubject: one\r\n\r\nThis is an email message\r\n"
+    )
+    second = b"From: IPIP <x@y.z>\r\nSubject: two\r\n\r\nsecond\r\n"
+    dovecot.deliver(first)
+    dovecot.deliver(second)
+    with protoshell.connect(dovecot.imap_url, timeout=TIMEOUT) as c:
+        c.send(f"LOGIN {USER} {PASSWORD}", check=True)
+        c.send("SELECT INBOX", check=True)
+        r = c.send("FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[TEXT])")
+        cut1, cut2 = first.index(b"\r\n\r\n") + 4, second.index(b"\r\n\r\n") + 4
+        assert r.payloads == (first[:cut1], first[cut1:], second[:cut2], second[cut2:])
+        assert r.body == first + second
+        whole = c.send("FETCH 1:* RFC822")
+        messages = [email.message_from_bytes(p) for p in whole.payloads]
+        assert [m["subject"] for m in messages] == ["one", "two"]
+        assert messages[0]["to"] == "demo@crisewing.com"
+        assert messages[0].get_payload() == "This is an email message\r\n"
+        assert c.send("FETCH 1 FLAGS").payloads == ()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+@pytest.mark.parametrize("size", [100, 600_000])  # under and over the saver's write buffer
+def test_a_save_body_file_on_a_full_disk_is_an_error(dovecot: Dovecot, size: int) -> None:
+    """It was a bare OSError from inside (the saver's close), hiding the API's error."""
+    dovecot.deliver(b"Subject: full\r\n\r\n" + b"x" * size + b"\r\n")
+    with protoshell.connect(dovecot.imap_url, timeout=TIMEOUT) as c:
+        c.send(f"LOGIN {USER} {PASSWORD}", check=True)
+        c.send("SELECT INBOX", check=True)
+        with pytest.raises(protoshell.Error, match="^cannot write save_body file '/dev/full': "):
+            c.send("FETCH 1 BODY[]", save_body="/dev/full")
 
 
 def test_pop3_multiline_answers_and_refusals(dovecot: Dovecot) -> None:
@@ -255,12 +361,7 @@ def test_a_pop3_message_streams_to_a_file(dovecot: Dovecot, tmp_path: Path) -> N
         c.send(f"USER {USER}", check=True)
         c.send(f"PASS {PASSWORD}", check=True)
         r = c.send("RETR 1", save_body=out)
-    assert r.ok and out.exists()
-    if not out.read_bytes():
-        pytest.skip(
-            "save_body.BodySaver does not save POP3 data lines yet (being added on another branch)"
-        )
-    assert out.read_bytes() == message
+    assert r.ok and out.read_bytes() == message  # unstuffed, as the message was
 
 
 def test_starttls_verified_with_the_ca_and_refused_without(dovecot: Dovecot, tls_ca: TLSCA) -> None:
@@ -333,10 +434,31 @@ def test_http_requests_to_the_embedded_server(tmp_path: Path) -> None:
             assert len(big.raw) < 1000
             with pytest.raises(protoshell.UsageError, match="body="):
                 c.send("GET / HTTP/1.1\n\nbody")
+            # A head pasted as on the wire, with the empty line that ends it.
+            pasted = c.send("GET /hello.txt HTTP/1.1\r\nAccept: */*\r\n\r\n")
+            assert (pasted.status, pasted.body) == ("HTTP 200", b"hello\n")
+            assert c.send("POST /hello.txt HTTP/1.1", body="caf\u00e9").status == "HTTP 405"
         text = c.transcript()
         # Host and Content-Length were completed as in the shell, and shown.
         assert f"C: Host: 127.0.0.1:{server.port}\n" in text
         assert "C: Content-Length: 3\n" in text
+        assert "C: Content-Length: 5\n" in text  # "café" sent as UTF-8
+
+
+def test_https_to_nginx_a_chunked_body_and_a_close(nginx: Nginx, tls_ca: TLSCA) -> None:
+    (nginx.root / "hello.txt").write_bytes(b"hello\n")
+    with protoshell.connect(nginx.https_url(), timeout=TIMEOUT, cafile=str(tls_ca.ca_cert)) as c:
+        assert c.tls is not None and c.tls.verified
+        listing = c.send("GET / HTTP/1.1")  # autoindex: a chunked body
+        assert listing.status == "HTTP 200" and "Transfer-Encoding: chunked" in listing.lines
+        assert b"hello.txt" in listing.body and b"\r\n0\r\n" not in listing.body  # de-chunked
+        assert listing.payloads == (listing.body,)
+        last = c.send("GET /hello.txt HTTP/1.1\nConnection: close")
+        assert (last.status, last.body) == ("HTTP 200", b"hello\n")
+        assert c.closed  # nginx closes next
+        with pytest.raises(protoshell.NetworkError, match="connect\\(\\) again") as info:
+            c.send("GET /hello.txt HTTP/1.1")
+        assert info.value.kind == "closed"
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -346,13 +468,14 @@ def test_a_dead_port_a_silent_server_and_bad_arguments() -> None:
     port = free_port()
     with pytest.raises(protoshell.NetworkError, match="refused") as info:
         protoshell.connect(f"smtp://127.0.0.1:{port}", timeout=TIMEOUT)
-    assert info.value.kind == "refused"
+    assert info.value.kind == "refused" and info.value.exit_code == 3  # as the CLI's
     with ScriptedServer([("expect", HANG_ON)]) as silent:
         with pytest.raises(protoshell.NetworkError, match="within 0.3 s") as info:
             protoshell.connect(f"smtp://{silent.url_host}", timeout=0.3)
         assert info.value.kind == "timeout"
-    with pytest.raises(protoshell.UsageError, match="unknown scheme"):
+    with pytest.raises(protoshell.UsageError, match="unknown scheme") as usage:
         protoshell.connect("gopher://127.0.0.1:70")
+    assert usage.value.exit_code == 2
     with pytest.raises(protoshell.UsageError, match="HTTP has no STARTTLS"):
         protoshell.connect("http://127.0.0.1:80", starttls=True)
     with pytest.raises(ValueError):  # UsageError is a ValueError
@@ -384,6 +507,100 @@ def test_a_cr_in_a_line_and_use_after_close(smtp_server: SMTPServer) -> None:
     c.close()
     with pytest.raises(protoshell.UsageError, match="closed"):
         c.send("NOOP")
+
+
+def test_a_send_after_the_servers_goodbye_is_a_network_error(smtp_server: SMTPServer) -> None:
+    """After 221 the server closes: a line sent then got an empty Response
+    (status None) instead of an error."""
+    c = protoshell.connect(smtp_server.url, timeout=TIMEOUT)
+    assert c.send("QUIT").status == "221"
+    assert c.closed  # it closes next
+    with pytest.raises(protoshell.NetworkError, match="goodbye.*connect\\(\\) again") as info:
+        c.send("NOOP")
+    assert info.value.kind == "closed"
+    with pytest.raises(protoshell.NetworkError):
+        c.starttls()
+    c.close()
+    assert "C: NOOP" not in c.transcript()  # not sent
+
+
+def test_arguments_of_the_wrong_type_are_usage_errors(smtp_server: SMTPServer) -> None:
+    """``send(42)`` sent 42 NUL bytes; ``timeout="5"`` was a TypeError from inside."""
+    with pytest.raises(protoshell.UsageError, match="timeout must be a number of seconds"):
+        protoshell.connect(smtp_server.url, timeout="5")  # type: ignore[arg-type]
+    with pytest.raises(protoshell.UsageError, match="max_payload"):
+        protoshell.connect(smtp_server.url, max_payload=1.5)  # type: ignore[arg-type]
+    with protoshell.connect(smtp_server.url, timeout=TIMEOUT) as c:
+        for wrong in (42, None, ["NOOP"]):
+            with pytest.raises(protoshell.UsageError, match="a line is a str or bytes, not"):
+                c.send(wrong)  # type: ignore[arg-type]
+        with pytest.raises(protoshell.UsageError, match="UTF-8"):
+            c.send("NOOP \udc80")
+        with pytest.raises(protoshell.UsageError, match="0 or more seconds"):
+            c.receive(-1)
+        with pytest.raises(protoshell.UsageError, match="more than 0 seconds"):
+            c.send("NOOP", timeout=0)
+        assert c.send("NOOP").raw == b"250 OK\r\n"  # nothing was sent before it
+    assert "\x00" not in c.transcript()
+    with protoshell.connect(smtp_server.url, timeout=float("inf")) as c:  # was an OverflowError
+        assert c.send("NOOP", timeout=1e10).ok
+
+
+@pytest.mark.parametrize("smtp_server", ["starttls"], indirect=True)
+def test_an_unreadable_cafile_is_a_usage_error(smtp_server: SMTPServer, tmp_path: Path) -> None:
+    """It was ``Error`` of kind "observer", "SessionError: cannot load CA file..."."""
+    missing = str(tmp_path / "missing-ca.pem")
+    with pytest.raises(protoshell.UsageError, match="^cannot load CA file") as info:
+        protoshell.connect(smtp_server.url, timeout=TIMEOUT, starttls=True, cafile=missing)
+    assert info.value.kind == "usage"
+    with protoshell.connect(smtp_server.url, timeout=TIMEOUT, cafile=missing) as c:
+        with pytest.raises(protoshell.UsageError, match="cannot load CA file"):
+            c.starttls()
+        assert c.send("NOOP").ok and c.tls is None  # said before STARTTLS: still plaintext
+        c.send("EHLO me")
+        with pytest.raises(protoshell.UsageError, match="cannot load CA file"):
+            c.send("STARTTLS")  # typed by hand: the upgrade follows the 220
+
+
+def test_a_call_from_a_second_thread_is_refused_while_one_waits() -> None:
+    """Two threads on one socket would each get half a response."""
+    with scripted(
+        "smtp",
+        ("send", b"220 ready\r\n"),
+        ("expect", b"NOOP\r\n"),
+        ("sleep", 0.5),
+        ("send", b"250 late\r\n"),
+    ) as c:
+        results: list[protoshell.Response] = []
+        waiting = threading.Thread(target=lambda: results.append(c.send("NOOP")))
+        waiting.start()
+        deadline = time.monotonic() + TIMEOUT
+        while not c._session.framer.pending and time.monotonic() < deadline:  # NOOP sent
+            time.sleep(0.01)
+        for call in (lambda: c.send("RSET"), lambda: c.receive(0), c.close, c.transcript):
+            with pytest.raises(protoshell.UsageError, match="busy with a call from another thread"):
+                call()
+        waiting.join(TIMEOUT)
+        assert [r.lines for r in results] == [("250 late",)]
+        assert not c.closed
+
+
+def test_after_a_timeout_the_connection_stays_in_step() -> None:
+    """As after Ctrl-C: the late reply comes first in the next response."""
+    with scripted(
+        "smtp",
+        ("send", b"220 ready\r\n"),
+        ("expect", b"NOOP 1\r\n"),
+        ("sleep", 0.5),
+        ("send", b"250 one\r\n"),
+        ("expect", b"NOOP 2\r\n"),
+        ("send", b"250 two\r\n"),
+    ) as c:
+        with pytest.raises(protoshell.NetworkError, match="within 0.2 s") as info:
+            c.send("NOOP 1", timeout=0.2)
+        assert info.value.kind == "timeout" and not c.closed
+        r = c.send("NOOP 2")
+        assert (r.status, r.lines) == ("250", ("250 one", "250 two"))
 
 
 def test_response_lines_stay_bounded() -> None:
@@ -598,3 +815,95 @@ def test_the_readme_example_runs(
         f"password={PASSWORD}",
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- examples/lecture_round_trip.py ---------------------------------------------------------------
+
+EXAMPLE = ROOT / "examples" / "lecture_round_trip.py"
+
+
+def run_example(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), "--timeout", str(TIMEOUT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        check=False,
+    )
+
+
+def test_the_lecture_round_trip_example(
+    mail_services: MailServices, tls_ca: TLSCA, tmp_path: Path
+) -> None:
+    """SMTP with STARTTLS and AUTH, then IMAP from LOGIN to the FETCH parsed
+    by email.message_from_bytes; its exit codes are the CLI's."""
+    servers = (
+        f"--smtp=smtp://{HOST}:{mail_services.smtp_port}",
+        f"--imap=imap://{HOST}:{mail_services.imap_port}",
+    )
+    done = run_example(*servers, f"--cafile={tls_ca.ca_cert}", f"--save={tmp_path}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout.splitlines()
+    assert out[-2:] == [
+        "msg['to'] = 'Name <demo@crisewing.com>'",
+        "msg.get_payload() = 'This is an email message\\r\\n'",
+    ]
+    said = [line for line in out if line.startswith("C: ")]
+    assert said[1:5] == [
+        "C: EHLO heffalump.local",
+        "C: STARTTLS",
+        "C: EHLO heffalump.local",
+        "C: AUTH PLAIN <redacted>",
+    ]
+    assert "C: A0001 STARTTLS" in said and "C: A0010 FETCH 1 (RFC822)" in said
+    assert PASSWORD not in done.stdout
+    saved = tmp_path / "imap.txt"
+    assert saved.read_text(encoding="utf-8") in done.stdout
+    # A refusal and a dead server: one line on stderr, the CLI's exit codes.
+    refused = run_example(*servers, "--password=wrong")
+    assert (refused.returncode, refused.stderr.count("\n")) == (1, 1), refused.stderr
+    assert "535" in refused.stderr
+    dead = run_example(f"--smtp=smtp://{HOST}:{free_port()}")
+    assert (dead.returncode, dead.stderr.count("\n")) == (3, 1), dead.stderr
+    assert "refused" in dead.stderr
+
+
+@pytest.mark.slow
+def test_the_example_type_checks_strictly_against_the_package(tmp_path: Path) -> None:
+    """A user's script under ``mypy --strict``, run outside the checkout:
+    the types say what the API takes (a Path for cafile) and give back.
+    mypy cannot see through setuptools' editable-install import hook (the
+    README's ``pip install -e``), so the package is put on MYPYPATH as a
+    site folder would hold it; protoshell's own modules are checked by
+    ``.ci/run``'s mypy, not reported here (follow-imports=silent)."""
+    package = Path(protoshell.__file__).parent
+    assert (package / "py.typed").is_file()  # PEP 561: installed, it says it is typed
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "protoshell").symlink_to(package, target_is_directory=True)
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "import protoshell\n"
+        "\n"
+        "def check(url: str, ca: Path) -> tuple[bool, str | None, bytes]:\n"
+        "    with protoshell.connect(url, timeout=5, cafile=ca, starttls=True) as c:\n"
+        "        r: protoshell.Response = c.send('CAPABILITY', timeout=2.5)\n"
+        "        bodies: tuple[bytes, ...] = r.payloads\n"
+        "        return r.ok, r.status, r.raw + b''.join(bodies)\n",
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        [
+            sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
+            str(EXAMPLE), str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(site)},
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -57,6 +57,18 @@ def test_a_silent_server_is_a_timeout_within_the_time_asked() -> None:
         run(t.close())
 
 
+@pytest.mark.parametrize("forever", [float("inf"), 1e10])
+def test_a_timeout_too_long_for_a_socket_waits_instead(forever: float) -> None:
+    """``--timeout inf`` (replay, the API's connect) was an OverflowError
+    traceback from socket.settimeout: past time_t."""
+    with ScriptedServer([("send", b"220 x\r\n"), ("expect", b"NOOP"), ("send", b"250 ok\r\n")]) as server:
+        t = connect(server.port, timeout=forever)
+        assert run(t.read(None)) == b"220 x\r\n"
+        run(t.write(b"NOOP\r\n"))
+        assert run(t.read(forever)) == b"250 ok\r\n"
+        run(t.close())
+
+
 def test_a_reset_is_a_reset() -> None:
     # The server resets only once the client has sent something: a reset
     # that comes before the client's connect() has finished is reported by
