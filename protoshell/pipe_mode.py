@@ -133,7 +133,8 @@ async def _http_requests(first: Session, stdin: StdinLines, reconnected: Callabl
                     chunks.append(more)
                     have += len(more)
                 body = b"".join(chunks)[:length]
-            if session.closed:
+            if session.spent:
+                await session.let_server_hang_up()  # its close is shown before the new connect
                 session = await _reopen(session, reconnected)
             await session.send_request(head, body)
             await session.wait_turn()

@@ -355,7 +355,9 @@ class Shell:
         if self.http_body is not None:
             body, self.http_body = self.http_body, None
             self.note(f"body: {self.http_body_name} ({len(body)} octets)")
-        if self.closed:
+        if self.session is not None and self.session.said_goodbye and not self.closed:
+            await self.session.let_server_hang_up()
+        if self.closed or (self.session is not None and self.session.spent):
             self.note("the server had closed the connection; reconnecting")
             await self.reconnect()
         await self._require_session().send_request(head, body)

@@ -25,8 +25,9 @@ Step = tuple[Any, ...]
 
 
 class ScriptedServer:
-    def __init__(self, script: Sequence[Step], *, timeout: float = 10.0) -> None:
+    def __init__(self, script: Sequence[Step], *, timeout: float = 10.0, connections: int = 1) -> None:
         self.script = list(script)
+        self.connections = connections  # accepted one after the other, each runs the script
         self.timeout = timeout
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(timeout)
@@ -48,17 +49,18 @@ class ScriptedServer:
         return f"127.0.0.1:{self.port}"
 
     def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        conn.settimeout(self.timeout)
-        try:
-            self._run(conn)
-        except (OSError, TimeoutError) as exc:  # the client may legitimately vanish
-            self.errors.append(exc)
-        finally:
-            conn.close()
+        for _ in range(self.connections):
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(self.timeout)
+            try:
+                self._run(conn)
+            except (OSError, TimeoutError) as exc:  # the client may legitimately vanish
+                self.errors.append(exc)
+            finally:
+                conn.close()
 
     def _run(self, conn: socket.socket) -> None:
         for step in self.script:

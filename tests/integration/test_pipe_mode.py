@@ -295,6 +295,21 @@ def test_http_next_request_after_a_close_opens_a_new_connection(nginx: Nginx, tm
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
+def test_http_next_request_waits_for_the_close_a_response_announced() -> None:
+    """A server that says ``Connection: close`` and closes a moment later: the next request
+    goes on a new connection.  Pipe mode sent it on the old one while the close was on its
+    way and ended with exit 3 'connection ... is closed' (CI, 1 run in many against nginx)."""
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nhi\n"
+    script = [("expect", b"\r\n\r\n"), ("send", reply), ("sleep", 0.3), ("close",)]
+    with ScriptedServer(script, connections=2) as server:
+        stdin = b"GET /a HTTP/1.1\n\nGET /b HTTP/1.1\n\n"
+        r = protoshell([f"http://{server.url_host}"], stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = lines(r.stdout)
+    assert sum(line.startswith("# connected to") for line in out) == 2
+    assert out.count("S: hi") == 2
+
+
 LAB_PAGE = b"<p>the lab server says hello</p>\n"
 # The lecture's lab server as a student writes it: one recv(1024), one reply, close().
 LAB_SERVER = [
