@@ -210,8 +210,16 @@ class ShellApp:
                 rtt=session.last_rtt if session is not None else None,
                 flags=tuple(flags),
                 closed=shell.closed,
-            )
+            ),
+            width=self._columns(),
         )
+
+    def _columns(self) -> int | None:
+        """The terminal's width, for the toolbar to fit (None: unknown)."""
+        try:
+            return int(self.prompt.app.output.get_size().columns)
+        except (OSError, ValueError, AttributeError):  # never break the toolbar
+            return None
 
     def _message(self) -> StyleAndTextTuples:
         shell = self.shell
