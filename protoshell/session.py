@@ -417,8 +417,14 @@ class Session:
         lines, no terminators, no final empty line), completed by the one
         Host / Content-Length rule (``proto.http.complete_request``), then
         the empty line that ends it and ``body``."""
-        from .proto.http import complete_request
+        from .proto.http import complete_request, field_line_problem
 
+        for line in head[1:]:
+            # Sent as typed, but a line that is no header says so before the
+            # server's 400 does (the lecture's "\\r\\n" typed as a line).
+            problem = field_line_problem(line)
+            if problem is not None:
+                self.note(problem, "warning")
         target = self.target
         lines = complete_request(
             list(head), target.host, target.port, target.default_port, body_length=len(body) if body else None

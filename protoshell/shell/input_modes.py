@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..proto.http import field_line_problem
+
 
 @dataclass(frozen=True, slots=True)
 class MetaLine:
@@ -94,6 +96,10 @@ def http_request_hint(text: str) -> str | None:
     typed = text[: text.rfind("\n")] if "\n" in text else text
     head, body = _head_and_body(typed.split("\n"))
     if body is None:
+        for line in head[1:]:
+            if field_line_problem(line.encode("utf-8", "surrogateescape")) is not None:
+                # The lecture's "\\r\\n" typed as a line: it is text, not the end.
+                return f"'{line.strip()}' is no header line; an empty line sends the request"
         return "an empty line sends the request"
     want = declared_length(head) or 0
     have = len("\r\n".join(_head_and_body(text.split("\n"))[1] or []).encode("utf-8"))

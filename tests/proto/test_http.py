@@ -928,3 +928,14 @@ def test_http_date_round_trips(ts: int) -> None:
     text = http_date(ts)
     assert text.endswith(" GMT") and len(text) == 29
     assert parse_http_date(text) == float(ts)
+
+
+def test_field_line_problem_names_the_lectures_empty_line_notation() -> None:
+    from protoshell.proto.http import field_line_problem
+
+    assert "the empty line that ends the head" in (field_line_problem(b"\\r\\n") or "")
+    assert "the empty line that ends the head" in (field_line_problem(b"<CRLF>") or "")
+    assert "want 'Name: value'" in (field_line_problem(b"garbage") or "")
+    assert "whitespace between field name and colon" in (field_line_problem(b"Host : x") or "")
+    for fine in (b"Host: x", b"", b" folded", b"X-Empty:"):
+        assert field_line_problem(fine) is None
