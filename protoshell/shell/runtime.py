@@ -298,7 +298,12 @@ class Shell:
             await meta.dispatch(self, entry.name, entry.arg)
             return
         line = entry.text
-        if self.queue is not None and self.literal_left is None:
+        # Message text (after SMTP's 354, an IMAP literal or BDAT chunk) is
+        # never queued: RFC 2920 3.1 makes DATA the last command of a group,
+        # and the message's empty line is content, not the "send" signal.  It
+        # was queued, its blank line flushed the queue, and its final "."
+        # stayed queued: the server waited for the end of the message.
+        if self.queue is not None and not self.message_mode:
             if line.strip() == "":
                 await self.flush_queue()
             else:

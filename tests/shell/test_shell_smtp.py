@@ -401,3 +401,38 @@ def test_long_message_pasted_after_data_is_cut_on_screen_but_sent_whole(smtp_ser
     assert got.data.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n") == [t.encode() for t in text]
     recorded = record.read_text(encoding="utf-8")
     assert all(f"C: {t}\n" in recorded for t in text)
+
+
+def test_pipeline_does_not_queue_the_message_after_354() -> None:
+    """Against Postfix: :pipeline, MAIL, RCPT, DATA, :go, then the message. Its lines were
+    queued as commands, the empty line between header and body sent the queue, and the
+    final '.' stayed queued: the server waited for the end of the message for ever."""
+    script = [
+        ("send", b"220 mx ESMTP\r\n"),
+        ("expect", b"EHLO me\r\n"),
+        ("send", b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+        ("expect", b"DATA\r\n"),
+        ("send", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
+        ("expect", b"\r\n.\r\n"),
+        ("send", b"250 2.0.0 Ok: queued as 1\r\n"),
+        ("expect", b"QUIT\r\n"),
+        ("send", b"221 2.0.0 Bye\r\n"),
+        ("close",),
+    ]
+    with ScriptedServer(script) as server, running_shell(f"smtp://{server.url_host}") as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line("EHLO me")
+        sh.expect(r"^S: 250 CHUNKING")
+        sh.line(":pipeline")
+        sh.expect(r"pipeline on")
+        for line in ("MAIL FROM:<a@b.c>", "RCPT TO:<root@localhost>", "DATA", ":go"):
+            sh.line(line)
+        sh.expect(r"^S: 354 ")
+        for line in ("Subject: pipelined", "", "body", "."):
+            sh.line(line)
+        sh.expect(r"^S: 250 2\.0\.0 Ok: queued as 1$")
+        sh.line(":pipeline off")
+        sh.line("QUIT")
+        sh.expect(r"^S: 221 ")
+        assert sh.wait_exit() == 0
+    assert b"DATA\r\nSubject: pipelined\r\n\r\nbody\r\n.\r\n" in server.received
