@@ -193,3 +193,27 @@ def prompt_text(
     if queued is not None:
         return f"{protocol} pipeline [{queued}]> "
     return f"{protocol}> "
+
+
+# ---------------------------------------------------------------- Ctrl-D
+
+
+def unfinished_message(framer: object) -> str | None:
+    """What Ctrl-D would abandon, or None when nothing is half sent.
+
+    Unix ``mail`` ends a message with Ctrl-D, so a newcomer in SMTP's DATA
+    presses it to send: the shell left at once, silently, and the server
+    never got the message (pipe mode calls the same end of input an input
+    error).  The shell says this once; a second Ctrl-D leaves."""
+    owed = getattr(framer, "literal_remaining", None)
+    if isinstance(owed, int):
+        return (
+            f"Ctrl-D leaves with {owed} octet(s) of the literal or BDAT chunk still owed: "
+            "nothing is delivered (Ctrl-D again leaves)"
+        )
+    if getattr(framer, "in_data", False) is True:
+        return (
+            "Ctrl-D does not end the message: a line holding only '.' does (RFC 5321 4.1.1.4); "
+            "until then nothing is delivered (Ctrl-D again leaves without sending it)"
+        )
+    return None

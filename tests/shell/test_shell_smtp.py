@@ -436,3 +436,40 @@ def test_pipeline_does_not_queue_the_message_after_354() -> None:
         sh.expect(r"^S: 221 ")
         assert sh.wait_exit() == 0
     assert b"DATA\r\nSubject: pipelined\r\n\r\nbody\r\n.\r\n" in server.received
+
+
+def test_ctrl_d_inside_the_message_says_what_ends_it(smtp_server: SMTPServer) -> None:
+    """Unix mail ends a message with Ctrl-D: in DATA the shell left at once, silently,
+    and the message was never delivered. Now the first Ctrl-D says that a lone '.'
+    ends the message; the user can go on and send it (a second Ctrl-D leaves)."""
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        sh.line("Subject: hi")
+        sh.line("")
+        sh.line("body")
+        sh.type("\x04")  # Ctrl-D
+        sh.expect(r"Ctrl-D does not end the message: a line holding only '\.' does")
+        sh.line(".")
+        sh.expect(r"^S: 250 OK message accepted")
+        sh.line("DATA")
+        sh.expect(r"^S: 503")  # no envelope for a second message: still answered
+        sh.line("QUIT")
+        sh.expect(r"^S: 221 ")
+        assert sh.wait_exit() == 0
+    (msg,) = smtp_server.wait_for_messages(1)
+    assert msg.data == b"Subject: hi\r\n\r\nbody\r\n"
+
+
+def test_ctrl_d_twice_inside_the_message_leaves(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        sh.type("\x04")
+        sh.expect(r"Ctrl-D does not end the message")
+        sh.type("\x04")
+        assert sh.wait_exit() == 0
