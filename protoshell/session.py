@@ -475,11 +475,32 @@ class Session:
                 except TimeoutError:
                     arrived = False
             if not arrived:
-                raise SessionError(
-                    "timeout", f"no complete response from {self.target.host}:{self.target.port} within {limit:g} s"
-                )
+                raise SessionError("timeout", self._timeout_text(limit))
         if self.error is not None:
             raise self.error
+
+    def _timeout_text(self, limit: float) -> str:
+        """The one line for a wait that timed out.  Before the greeting of a
+        mail protocol nothing has moved either way: the likeliest cause is a
+        port that speaks another protocol (``imap://host:8080`` on a web
+        server, which waits for the client to speak first), so say that."""
+        where = f"{self.target.host}:{self.target.port}"
+        transport = self.transport
+        protocol = self.target.protocol
+        if (
+            protocol != "http"
+            and transport is not None
+            and transport.bytes_in == 0
+            and transport.bytes_out == 0
+        ):
+            name = protocol.upper()
+            article = "an" if name[0] in "AEIOSU" else "a"  # an IMAP, an SMTP, a POP3
+            return (
+                f"no greeting from {where} within {limit:g} s: {article} {name} server speaks "
+                f"first, this one said nothing; is it {article} {name} port? (a web server, "
+                "for one, waits for the client)"
+            )
+        return f"no complete response from {where} within {limit:g} s"
 
     async def pump(self, timeout: float) -> bool:
         """Pull mode: read what the server sends next and emit its events.
