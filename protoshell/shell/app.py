@@ -232,6 +232,7 @@ class ShellApp:
             closed=shell.closed,
             waiting=self.waiting,
             idling=bool(getattr(shell.framer, "idling", False)),
+            command_continues=getattr(shell.framer, "command_continues", False) is True,
         )
         if self.waiting:
             style = "class:prompt.waiting"

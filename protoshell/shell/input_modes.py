@@ -177,6 +177,7 @@ def prompt_text(
     closed: bool = False,
     waiting: bool = False,
     idling: bool = False,
+    command_continues: bool = False,
 ) -> str:
     """The prompt string, which tells the user what Enter will do."""
     if closed:
@@ -190,6 +191,11 @@ def prompt_text(
         return "data> "
     if idling:
         return "idle (DONE ends it)> "  # RFC 2177 3
+    if command_continues:
+        # After a literal that filled its octets: the command line goes on,
+        # and the server waits for its CRLF.  "imap>" alone left the user
+        # waiting for an answer that could not come.
+        return "rest of the command (Enter ends it)> "
     if queued is not None:
         return f"{protocol} pipeline [{queued}]> "
     return f"{protocol}> "

@@ -132,3 +132,7 @@ def test_http_hint_says_a_typed_crlf_line_is_no_header() -> None:
     hint = http_request_hint("GET / HTTP/1.1\nHost: x\n\\r\\n\n")
     assert hint == "'\\r\\n' is no header line; an empty line sends the request"
     assert http_request_hint("GET / HTTP/1.1\nHost: x\n") == "an empty line sends the request"
+
+
+def test_prompt_after_a_literal_says_the_command_goes_on() -> None:
+    assert prompt_text("imap", command_continues=True) == "rest of the command (Enter ends it)> "
