@@ -417,8 +417,14 @@ class Session:
         lines, no terminators, no final empty line), completed by the one
         Host / Content-Length rule (``proto.http.complete_request``), then
         the empty line that ends it and ``body``."""
-        from .proto.http import complete_request
+        from .proto.http import complete_request, field_line_problem
 
+        for line in head[1:]:
+            # Sent as typed, but a line that is no header says so before the
+            # server's 400 does (the lecture's "\\r\\n" typed as a line).
+            problem = field_line_problem(line)
+            if problem is not None:
+                self.note(problem, "warning")
         target = self.target
         lines = complete_request(
             list(head), target.host, target.port, target.default_port, body_length=len(body) if body else None
@@ -469,11 +475,32 @@ class Session:
                 except TimeoutError:
                     arrived = False
             if not arrived:
-                raise SessionError(
-                    "timeout", f"no complete response from {self.target.host}:{self.target.port} within {limit:g} s"
-                )
+                raise SessionError("timeout", self._timeout_text(limit))
         if self.error is not None:
             raise self.error
+
+    def _timeout_text(self, limit: float) -> str:
+        """The one line for a wait that timed out.  Before the greeting of a
+        mail protocol nothing has moved either way: the likeliest cause is a
+        port that speaks another protocol (``imap://host:8080`` on a web
+        server, which waits for the client to speak first), so say that."""
+        where = f"{self.target.host}:{self.target.port}"
+        transport = self.transport
+        protocol = self.target.protocol
+        if (
+            protocol != "http"
+            and transport is not None
+            and transport.bytes_in == 0
+            and transport.bytes_out == 0
+        ):
+            name = protocol.upper()
+            article = "an" if name[0] in "AEIOSU" else "a"  # an IMAP, an SMTP, a POP3
+            return (
+                f"no greeting from {where} within {limit:g} s: {article} {name} server speaks "
+                f"first, this one said nothing; is it {article} {name} port? (a web server, "
+                "for one, waits for the client)"
+            )
+        return f"no complete response from {where} within {limit:g} s"
 
     async def pump(self, timeout: float) -> bool:
         """Pull mode: read what the server sends next and emit its events.

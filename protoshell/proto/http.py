@@ -9,6 +9,7 @@ Import from here: ``HttpClientFramer`` (shell, pipe mode, replay; in
 
 from __future__ import annotations
 
+from .base import RemoteProtocolError
 from .http_client import (
     BodyFraming,
     ClientState,
@@ -27,7 +28,7 @@ from .http_server import (
     ServerState,
 )
 from .http_vocab import REASONS, VOCABULARY, line_status, parse_status_line, status_outcome
-from .http_wire import HttpChunkLine, HttpFragment, http_date, parse_http_date
+from .http_wire import HttpChunkLine, HttpFragment, http_date, parse_field_line, parse_http_date
 
 __all__ = [
     "REASONS",
@@ -48,6 +49,7 @@ __all__ = [
     "SendState",
     "ServerState",
     "complete_request",
+    "field_line_problem",
     "http_date",
     "line_status",
     "parse_http_date",
@@ -97,3 +99,40 @@ def complete_request(
         end = len(out) - 1 if len(out) > 1 and out[-1] == b"" else len(out)
         out.insert(end, b"Content-Length: %d" % body_length)
     return out
+
+
+# ---------------------------------------------------------------------------
+# A typed head line that is no field line
+
+# How slides and books write the empty line that ends a head (the lecture
+# writes "\r\n" and "<CRLF>"): typed as a line, each is sent as text.
+_EMPTY_LINE_NOTATIONS = frozenset(
+    {b"\\r\\n", b"\\n", b"<crlf>", b"crlf", b"<cr><lf>", b"<empty line>", b"<blank line>"}
+)
+
+
+def field_line_problem(line: bytes) -> str | None:
+    """Why a line typed after the request line is no field line, or None.
+
+    The line still goes out as typed (this is a debugger: a malformed
+    request is a thing to try), but a newcomer who copies the lecture's
+    ``\\r\\n`` or ``<CRLF>`` as a line of its own sends those characters as
+    a header, and the server's ``400 Bad Request`` (lighttpd) came with no word on why, or
+    nginx ignored the line and the newcomer never learnt it was wrong.
+    RFC 9112 2.1: the head ends with an empty line; 5.1: a field line is
+    ``name: value``.
+    """
+    if not line or line[:1] in (b" ", b"\t"):
+        return None  # the end of the head; an obs-fold continuation (5.2)
+    if line.strip().lower() in _EMPTY_LINE_NOTATIONS:
+        text = line.strip().decode("ascii")
+        return (
+            f"'{text}' goes out as the {len(text)} characters typed, as a header line; on a "
+            "slide it means the empty line that ends the head: press Enter on an empty line "
+            "(a server may answer 400 Bad Request, or ignore the line)"
+        )
+    try:
+        parse_field_line(line)
+    except RemoteProtocolError as exc:
+        return f"{exc}; sent as typed (a server may answer 400 Bad Request, or ignore the line)"
+    return None

@@ -192,6 +192,7 @@ class HttpClientFramer(ReceivingSide):
         self._response_outcome: Outcome = "ok"
         self._trailing = bytearray()
         self._awaiting: deque[_Exchange] = deque()
+        self._answered = 0  # final responses on this connection, for the idle-close hint
         # outgoing side
         self._send_state: SendState = "request-line"
         self._current: _Exchange | None = None
@@ -483,6 +484,18 @@ class HttpClientFramer(ReceivingSide):
             if buf:
                 return self._close_unfinished("in the middle of a status line")
             n = self.pending
+            if n and self._answered:
+                # RFC 9112 9.3.1, 9.6: a server closes a kept-alive connection
+                # when it has been idle a while (lighttpd after 5 s, nginx 75 s);
+                # a request that goes out as it does is never read.  Not a
+                # fault of the request: it can simply be sent again.
+                return self._close(
+                    False,
+                    f"server closed the connection with {n} request(s) unanswered, not a "
+                    "byte of an answer: it had kept the connection open after its last "
+                    "answer and closed it as the request went out (an idle timeout, RFC "
+                    "9112 9.3.1); send the request again (a new connection opens)",
+                )
             if n:
                 return self._close(
                     False, f"server closed the connection with {n} request(s) unanswered"
@@ -626,6 +639,7 @@ class HttpClientFramer(ReceivingSide):
 
     def _end_response(self, switch: bool = False) -> None:
         self._events.append(ResponseEnd(b"", self._response_status, self._response_outcome))
+        self._answered += 1
         if self._awaiting:
             self._awaiting.popleft()
         self._reader = None

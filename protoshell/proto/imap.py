@@ -462,6 +462,14 @@ class ImapFramer:
         return self._mode == "idle"
 
     @property
+    def command_continues(self) -> bool:
+        """True once a literal's octets are all sent and the rest of its
+        command line is due (RFC 3501 7.5: the line goes on after the
+        literal, and only its CRLF ends the command): the server says
+        nothing until then."""
+        return self._mode == "rest"
+
+    @property
     def mid_command(self) -> bool:
         """True while the next line belongs to a command already started
         (literal octets, the rest of the command line, IDLE's DONE, a SASL

@@ -155,6 +155,7 @@ class Engine:
         self._waiter: asyncio.Future[bool] | None = None
         self._elision: Narration | None = None
         self._elided = 0
+        self._elided_lines: list[ActualLine] = []  # what "..." skipped, for a mismatch
         self._reading = False
         self._quiet_turn = False  # waited ``settle`` in vain since the last exchange
         self._skip_answers = False
@@ -287,6 +288,7 @@ class Engine:
             if self._elision is None:
                 self._elision = step
                 self._elided = 0
+                self._elided_lines = []
             self._reading = True
         else:
             self._note(f"line {step.lineno}: <{step.text}> is an action replay cannot perform; not checked", step.lineno)
@@ -536,6 +538,8 @@ class Engine:
                 break
             if self._matches_after_elision(step, item):
                 break
+            if isinstance(item, ActualLine) and len(self._elided_lines) < 1000:
+                self._elided_lines.append(item)
             self._pop()
             self._elided += 1
         if self._elided:
@@ -551,6 +555,7 @@ class Engine:
         if self.session is None:
             await self._connect(step.lineno)
         self._reading = True
+        elision = self._elision
         if self._queue and self._elision is None:
             item: _Item | None = self._queue[0]
         elif self._elision is None:
@@ -563,13 +568,27 @@ class Engine:
             item = await self._next_for(step)
         if not isinstance(item, ActualLine):
             expected = describe_expected(step)
-            if item is None:
+            actual = self._actual_text(item)
+            if item is None and elision is not None and self._elided:
+                # "..." looked for this line through the rest of the answer:
+                # the server did send lines, none of them this one (Apache's
+                # "Content-Type: text/html" for the lesson's "; charset=*").
+                # The nearest one, a header of the same name, is what to show.
+                reason = (
+                    f"no line after '...' (line {elision.lineno}) matched it: the {self._elided} "
+                    "line(s) the server sent there were skipped looking for it"
+                )
+                kin = _same_field(step.text, self._elided_lines)
+                if kin is not None:
+                    actual = describe_actual(kin)
+                    reason += f"; its {kin.text.split(':', 1)[0]} line differs"
+            elif item is None:
                 reason = "the server sent nothing more (its answer had ended)"
             elif isinstance(item, ActualClose):
                 reason = "the server closed the connection instead"
             else:
                 reason = "expected a line, the server sent a payload"
-            self._mismatch(step.lineno, expected, self._actual_text(item), reason, self.checker.expected_status(step))
+            self._mismatch(step.lineno, expected, actual, reason, self.checker.expected_status(step))
             if item is not None and self._queue:
                 self._pop()
             return
@@ -924,3 +943,16 @@ class Engine:
             return
         self.checked += 1
         self._report(ReplayEvent("matched", step.lineno, self._actual_text(last)))
+
+
+def _same_field(expected: str, lines: list[ActualLine]) -> ActualLine | None:
+    """The line among ``lines`` that carries the header field ``expected``
+    names (``Content-Type: ...``), if it names one and the server sent it."""
+    name, colon, _ = expected.partition(":")
+    if not colon or not name or " " in name:
+        return None
+    for line in lines:
+        got, sep, _ = line.text.partition(":")
+        if sep and got.strip().lower() == name.strip().lower():
+            return line
+    return None

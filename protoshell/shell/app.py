@@ -37,7 +37,7 @@ from ..target import Target
 from . import meta
 from .completer import CompletionContext, ShellCompleter
 from .history import open_history
-from .input_modes import http_request_complete, http_request_hint, prompt_text
+from .input_modes import http_request_complete, http_request_hint, prompt_text, unfinished_message
 from .keys import build_key_bindings
 from .lexer import InputLexer, LexContext
 from .meta import vocabulary_or_none
@@ -133,6 +133,7 @@ class ShellApp:
         self._wait_cancelled = False
         self._pending_text = ""
         self._error_shown: BaseException | None = None
+        self._eof_warned = False  # Ctrl-D inside a message: said once, the next one leaves
         self.prompt: PromptSession[Any] = PromptSession(
             history=open_history(target.protocol),
             completer=ShellCompleter(self._completion_context),
@@ -210,8 +211,16 @@ class ShellApp:
                 rtt=session.last_rtt if session is not None else None,
                 flags=tuple(flags),
                 closed=shell.closed,
-            )
+            ),
+            width=self._columns(),
         )
+
+    def _columns(self) -> int | None:
+        """The terminal's width, for the toolbar to fit (None: unknown)."""
+        try:
+            return int(self.prompt.app.output.get_size().columns)
+        except (OSError, ValueError, AttributeError):  # never break the toolbar
+            return None
 
     def _message(self) -> StyleAndTextTuples:
         shell = self.shell
@@ -223,6 +232,7 @@ class ShellApp:
             closed=shell.closed,
             waiting=self.waiting,
             idling=bool(getattr(shell.framer, "idling", False)),
+            command_continues=getattr(shell.framer, "command_continues", False) is True,
         )
         if self.waiting:
             style = "class:prompt.waiting"
@@ -408,7 +418,13 @@ class ShellApp:
                     shell.queue = []
                 continue
             except EOFError:
+                warning = unfinished_message(shell.framer)
+                if warning is not None and not self._eof_warned:
+                    self._eof_warned = True
+                    shell.note(warning)
+                    continue
                 break
+            self._eof_warned = False
             if not isinstance(text, str):
                 continue  # the server closed the connection while we were typing
             try:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..proto.http import field_line_problem
+
 
 @dataclass(frozen=True, slots=True)
 class MetaLine:
@@ -94,6 +96,10 @@ def http_request_hint(text: str) -> str | None:
     typed = text[: text.rfind("\n")] if "\n" in text else text
     head, body = _head_and_body(typed.split("\n"))
     if body is None:
+        for line in head[1:]:
+            if field_line_problem(line.encode("utf-8", "surrogateescape")) is not None:
+                # The lecture's "\\r\\n" typed as a line: it is text, not the end.
+                return f"'{line.strip()}' is no header line; an empty line sends the request"
         return "an empty line sends the request"
     want = declared_length(head) or 0
     have = len("\r\n".join(_head_and_body(text.split("\n"))[1] or []).encode("utf-8"))
@@ -171,6 +177,7 @@ def prompt_text(
     closed: bool = False,
     waiting: bool = False,
     idling: bool = False,
+    command_continues: bool = False,
 ) -> str:
     """The prompt string, which tells the user what Enter will do."""
     if closed:
@@ -184,6 +191,35 @@ def prompt_text(
         return "data> "
     if idling:
         return "idle (DONE ends it)> "  # RFC 2177 3
+    if command_continues:
+        # After a literal that filled its octets: the command line goes on,
+        # and the server waits for its CRLF.  "imap>" alone left the user
+        # waiting for an answer that could not come.
+        return "rest of the command (Enter ends it)> "
     if queued is not None:
         return f"{protocol} pipeline [{queued}]> "
     return f"{protocol}> "
+
+
+# ---------------------------------------------------------------- Ctrl-D
+
+
+def unfinished_message(framer: object) -> str | None:
+    """What Ctrl-D would abandon, or None when nothing is half sent.
+
+    Unix ``mail`` ends a message with Ctrl-D, so a newcomer in SMTP's DATA
+    presses it to send: the shell left at once, silently, and the server
+    never got the message (pipe mode calls the same end of input an input
+    error).  The shell says this once; a second Ctrl-D leaves."""
+    owed = getattr(framer, "literal_remaining", None)
+    if isinstance(owed, int):
+        return (
+            f"Ctrl-D leaves with {owed} octet(s) of the literal or BDAT chunk still owed: "
+            "nothing is delivered (Ctrl-D again leaves)"
+        )
+    if getattr(framer, "in_data", False) is True:
+        return (
+            "Ctrl-D does not end the message: a line holding only '.' does (RFC 5321 4.1.1.4); "
+            "until then nothing is delivered (Ctrl-D again leaves without sending it)"
+        )
+    return None

@@ -298,13 +298,35 @@ class Shell:
             await meta.dispatch(self, entry.name, entry.arg)
             return
         line = entry.text
-        if self.queue is not None and self.literal_left is None:
+        if line == "" and self.queue is None and not self._empty_line_is_content():
+            return  # Enter on an empty prompt: a fresh prompt, as in a terminal
+        # Message text (after SMTP's 354, an IMAP literal or BDAT chunk) is
+        # never queued: RFC 2920 3.1 makes DATA the last command of a group,
+        # and the message's empty line is content, not the "send" signal.  It
+        # was queued, its blank line flushed the queue, and its final "."
+        # stayed queued: the server waited for the end of the message.
+        if self.queue is not None and not self.message_mode:
             if line.strip() == "":
                 await self.flush_queue()
             else:
                 self.queue.append(line)
             return
         await self.send_text(line)
+
+    def _empty_line_is_content(self) -> bool:
+        """Whether an empty line typed now means something to the server.
+
+        Inside a message (SMTP DATA, a literal, a BDAT chunk), the rest of an
+        IMAP command, or an answer to a challenge (334, ``+``: an empty SASL
+        response) it does.  Elsewhere it is no command: pressing Enter for a
+        fresh prompt, a newcomer's habit, sent CRLF and earned ``500``,
+        ``-ERR`` or ``* BAD``, and Dovecot's login process hangs up after
+        three of those (pipe mode already skipped them)."""
+        if self.protocol == "http" or self.message_mode:
+            return True
+        if getattr(self.framer, "mid_command", False):
+            return True
+        return self.last_end is not None and self.last_end.outcome == "continue"
 
     async def flush_queue(self) -> None:
         queued, self.queue = self.queue or [], ([] if self.queue is not None else None)

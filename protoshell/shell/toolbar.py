@@ -86,23 +86,58 @@ def tls_text(tls: TlsInfo | None) -> str:
     return f"{tls.version} {tls.cipher} {check}"
 
 
-def toolbar_fragments(info: ToolbarInfo) -> StyleAndTextTuples:
+def tls_short(tls: TlsInfo | None) -> str:
+    """The TLS part where the cipher does not fit: the version and whether it
+    was verified (an unverified connection must stay visible)."""
+    if tls is None:
+        return "plaintext"
+    return f"{tls.version} {'verified' if tls.verified else 'NOT verified'}"
+
+
+def _width(fragments: StyleAndTextTuples) -> int:
+    return sum(len(t) for _, t, *_ in fragments)
+
+
+def toolbar_fragments(info: ToolbarInfo, width: int | None = None) -> StyleAndTextTuples:
+    """The toolbar, fitted to ``width`` columns when given.
+
+    A terminal cuts a toolbar that is too long at its right end, and the
+    right end is where the flags are: the hint that an empty line sends an
+    HTTP request, ``rec FILE``, the pipeline count. At 60 columns (or with
+    a TLS cipher name) a newcomer saw none of them. So what matters least
+    while typing goes first: the byte counts and round-trip time, then the
+    cipher's name, then the target's URL (the prompt names the protocol);
+    the flags and the state stay.
+    """
     tls_style = (
         "class:toolbar.plain"
         if info.tls is None
         else ("class:toolbar.tls" if info.tls.verified else "class:toolbar.insecure")
     )
-    out: StyleAndTextTuples = [
-        ("class:toolbar.target", f" {info.target} "),
-        ("class:toolbar", f" {info.protocol.upper()} "),
-        (tls_style, f" {tls_text(info.tls)} "),
-    ]
     if info.closed:
-        out.append(("class:toolbar.closed", " closed: :reconnect or :quit "))
+        state: tuple[str, str] = ("class:toolbar.closed", " closed: :reconnect or :quit ")
     else:
-        out.append(("class:toolbar.state", f" {info.state} "))
+        state = ("class:toolbar.state", f" {info.state} ")
     moved = f" in {human_bytes(info.bytes_in)} · out {human_bytes(info.bytes_out)}"
-    out.append(("class:toolbar", f"{moved} · rtt {human_rtt(info.rtt)} "))
-    for flag in info.flags:
-        out.append(("class:toolbar.flag", f" {flag} "))
-    return out
+    flags: StyleAndTextTuples = [("class:toolbar.flag", f" {flag} ") for flag in info.flags]
+    target = ("class:toolbar.target", f" {info.target} ")
+    protocol = ("class:toolbar", f" {info.protocol.upper()} ")
+    full: StyleAndTextTuples = [
+        target,
+        protocol,
+        (tls_style, f" {tls_text(info.tls)} "),
+        state,
+        ("class:toolbar", f"{moved} · rtt {human_rtt(info.rtt)} "),
+        *flags,
+    ]
+    if width is None or _width(full) <= width:
+        return full
+    fallbacks: list[StyleAndTextTuples] = [
+        [target, protocol, (tls_style, f" {tls_text(info.tls)} "), state, *flags],
+        [target, protocol, (tls_style, f" {tls_short(info.tls)} "), state, *flags],
+        [protocol, (tls_style, f" {tls_short(info.tls)} "), state, *flags],
+    ]
+    for candidate in fallbacks:
+        if _width(candidate) <= width:
+            return candidate
+    return fallbacks[-1]

@@ -21,6 +21,7 @@ from protoshell.cli import main
 from protoshell.context import Environment
 
 from .scripted_server import ScriptedServer
+from .servers import Nginx
 
 GREETING = b"220 scripted ESMTP\r\n"
 
@@ -58,8 +59,24 @@ def test_connection_refused() -> None:
 
 
 def test_timeout_waiting_for_greeting() -> None:
+    """A silent port: it said 'no complete response', which left a newcomer who typed
+    the wrong port or scheme (imap:// on a web server) waiting for nothing, unaware."""
     with ScriptedServer([("sleep", 3)]) as srv:
         r = run_cli([f"smtp://{srv.url_host}", "--timeout", "0.5"], b"QUIT\n")
+    assert r.returncode == 3
+    assert_one_clean_line(r.stderr, "no greeting from", "within 0.5 s", "is it an SMTP port?")
+
+
+def test_mail_scheme_on_a_web_server_asks_about_the_port(nginx: Nginx) -> None:
+    r = run_cli([f"imap://{nginx.host}:{nginx.port}", "--timeout", "0.5"], b"A1 NOOP\n")
+    assert r.returncode == 3
+    assert_one_clean_line(r.stderr, "an IMAP server speaks first", "a web server, for one, waits")
+
+
+def test_timeout_after_the_greeting_is_no_complete_response() -> None:
+    script = [("send", GREETING), ("expect", b"NOOP"), ("sleep", 3)]
+    with ScriptedServer(script) as srv:
+        r = run_cli([f"smtp://{srv.url_host}", "--timeout", "0.5"], b"NOOP\n")
     assert r.returncode == 3
     assert_one_clean_line(r.stderr, "no complete response", "0.5")
 

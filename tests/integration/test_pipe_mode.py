@@ -369,3 +369,21 @@ def test_https_verified_and_insecure(nginx: Nginx, tls_ca: TLSCA) -> None:
     assert refused.returncode == 3 and "certificate" in refused.stderr
     insecure = protoshell([url, "--insecure"], b"GET / HTTP/1.1\n\n")
     assert insecure.returncode == 0 and "NOT verified" in insecure.stdout
+
+
+def test_http_the_lectures_crlf_line_is_explained(nginx: Nginx) -> None:
+    """The lecture writes the empty line that ends a head as a line ``\\r\\n`` (and
+    ``<CRLF>``). Typed as a line it goes out as those characters, a header line:
+    lighttpd answered 400 with no word on why, nginx ignored it and the newcomer never
+    learnt; now a warning says what happened."""
+    url = f"http://{nginx.host}:{nginx.port}"
+    r = protoshell([url], b"GET /index.html HTTP/1.1\nHost: www.example.com\n\\r\\n\n")
+    out = lines(r.stdout)
+    assert "C: \\r\\n" in out  # still sent as typed: this is a debugger
+    warning = out.index("# '\\r\\n' goes out as the 4 characters typed, as a header line; on a "
+                        "slide it means the empty line that ends the head: press Enter on an "
+                        "empty line (a server may answer 400 Bad Request, or ignore the line)")
+    assert warning < out.index("C: \\r\\n")
+    assert any(line.startswith("S: HTTP/1.1 ") for line in out), r.stdout  # nginx ignores it
+    ok = protoshell([url], b"GET / HTTP/1.1\nHost: www.example.com\n\n")
+    assert "goes out as" not in ok.stdout and "400 Bad Request" not in ok.stdout

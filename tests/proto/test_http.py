@@ -928,3 +928,30 @@ def test_http_date_round_trips(ts: int) -> None:
     text = http_date(ts)
     assert text.endswith(" GMT") and len(text) == 29
     assert parse_http_date(text) == float(ts)
+
+
+def test_field_line_problem_names_the_lectures_empty_line_notation() -> None:
+    from protoshell.proto.http import field_line_problem
+
+    assert "the empty line that ends the head" in (field_line_problem(b"\\r\\n") or "")
+    assert "the empty line that ends the head" in (field_line_problem(b"<CRLF>") or "")
+    assert "want 'Name: value'" in (field_line_problem(b"garbage") or "")
+    assert "whitespace between field name and colon" in (field_line_problem(b"Host : x") or "")
+    for fine in (b"Host: x", b"", b" folded", b"X-Empty:"):
+        assert field_line_problem(fine) is None
+
+
+def test_eof_on_a_kept_alive_connection_says_it_was_an_idle_close() -> None:
+    """lighttpd closes a kept-alive connection after 5 idle seconds; a request typed
+    then got only 'server closed the connection with 1 request(s) unanswered', which
+    reads as if the request were at fault. Now the reason names the idle close."""
+    framer, _ = _client(GET)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    events = feed(framer, answer)
+    assert isinstance(events[-1], ResponseEnd)
+    for line in GET:
+        framer.send(line)
+    (closed,) = feed(framer, b"", eof=True)
+    assert isinstance(closed, ConnectionClosed) and not closed.clean
+    assert "closed it as the request went out (an idle timeout" in closed.reason
+    assert "send the request again" in closed.reason

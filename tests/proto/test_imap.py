@@ -1027,14 +1027,16 @@ def test_mid_command_says_when_the_next_line_continues_a_command() -> None:
     f.receive_data(b"+ OK\r\n")
     drain(f)
     assert f.mid_command and f.literal_remaining == 5
+    assert not f.command_continues  # still inside the literal
     assert f.send(b"hel") == b"hel\r\n"  # 3 octets + CRLF: the literal is complete
     assert f.mid_command and f.literal_remaining is None  # the rest of the line is due
+    assert f.command_continues  # the shell's prompt says Enter ends it
     f.send(b"")
-    assert not f.mid_command
+    assert not f.mid_command and not f.command_continues
     f.send(b"IDLE")
     f.receive_data(b"+ idling\r\n")
     drain(f)
-    assert f.mid_command
+    assert f.mid_command and not f.command_continues
 
 
 def test_a_command_typed_after_a_literal_ends_the_literals_command() -> None:

@@ -524,3 +524,19 @@ def test_batch_replay_refuses_an_untrusted_certificate(dovecot: Dovecot, tmp_pat
     r = replay(str(path), "--target", dovecot.imaps_url)
     assert r.status == 3
     assert "certificate" in r.err and "--cafile" in r.err and "Traceback" not in r.err
+
+
+def test_elision_that_finds_nothing_names_the_nearest_header(nginx: object) -> None:
+    """The HTTP lesson against nginx (or Apache): after '...' it looks for
+    'Content-Type: text/html; charset=*' and nginx sends 'Content-Type: text/html'.
+    The report said 'the server sent nothing more (its answer had ended)', as if
+    the server had sent no headers; it now shows the server's Content-Type line."""
+    root: Path = nginx.root  # type: ignore[attr-defined]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "a_web_page.html").write_text("<p>hi</p>\n")
+    url = nginx.url("/")  # type: ignore[attr-defined]
+    r = replay(str(TRANSCRIPTS / "http_lecture.txt"), "--target", url)
+    assert r.status == 1, r.out + r.err
+    assert "nothing more" not in r.err
+    assert "no line after '...' (line 30) matched it" in r.err
+    assert "got 'S: Content-Type: text/html'" in r.err and "its Content-Type line differs" in r.err

@@ -122,3 +122,17 @@ def test_http_request_hint_says_what_sends_it() -> None:
     assert http_request_hint("GET / HTTP/1.1\n") == "an empty line sends the request"  # on it now
     assert http_request_hint("POST /f HTTP/1.1\nContent-Length: 2\n\nab\n") is None  # all there
     assert http_request_hint("") is None and http_request_hint(":help") is None
+
+
+def test_http_hint_says_a_typed_crlf_line_is_no_header() -> None:
+    """The lecture's ``\\r\\n`` typed as a line is text: the toolbar says so while the
+    request waits for its real empty line."""
+    from protoshell.shell.input_modes import http_request_hint
+
+    hint = http_request_hint("GET / HTTP/1.1\nHost: x\n\\r\\n\n")
+    assert hint == "'\\r\\n' is no header line; an empty line sends the request"
+    assert http_request_hint("GET / HTTP/1.1\nHost: x\n") == "an empty line sends the request"
+
+
+def test_prompt_after_a_literal_says_the_command_goes_on() -> None:
+    assert prompt_text("imap", command_continues=True) == "rest of the command (Enter ends it)> "

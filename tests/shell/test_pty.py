@@ -63,7 +63,13 @@ def test_imap_session_with_literal_and_idle(dovecot: Dovecot) -> None:
     try:
         child.expect(r"S: \* OK ")
         child.expect(r"imap> ")
-        typed(child, "LOGIN bob redqueen")
+        # The password as a literal: once its 8 octets are in, the command line goes on
+        # and the prompt says Enter ends it (it showed 'imap> ', the server silent).
+        typed(child, "LOGIN bob {8}")
+        child.expect(r"literal \(8 octets\)> ")
+        typed(child, "redqueen")
+        child.expect(r"rest of the command \(Enter ends it\)> ")
+        typed(child, "")
         child.expect(r"S: A0001 OK ")
         typed(child, "SELECT INBOX")
         child.expect(r"S: \* 1 EXISTS")

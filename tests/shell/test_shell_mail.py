@@ -223,3 +223,19 @@ def test_a_long_imap_fetch_is_cut_in_the_shell_and_its_tagged_line_shown(dovecot
         assert sh.wait_exit() == 0
         assert "* 6 FETCH" not in sh.text
         assert len(sh.text.splitlines()) < 60
+
+
+def test_enter_on_an_empty_prompt_sends_nothing(dovecot: Dovecot) -> None:
+    """A newcomer presses Enter for a fresh prompt. Each press sent an empty line,
+    earned '* BAD', and Dovecot's login process hung up at the third ('Too many
+    invalid IMAP commands'), before the user had typed anything."""
+    with running_shell(dovecot.imap_url) as sh:
+        sh.expect(r"^S: \* OK ")
+        for _ in range(4):
+            sh.line("")
+        sh.line("LOGIN bob redqueen")
+        sh.expect(r"^S: A0001 OK ")
+        assert "BAD" not in sh.text and not re.search(r"^C: $", sh.text, re.MULTILINE)
+        sh.line("LOGOUT")
+        sh.expect(r"^S: A0002 OK ")
+        assert sh.wait_exit() == 0

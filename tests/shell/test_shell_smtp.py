@@ -401,3 +401,75 @@ def test_long_message_pasted_after_data_is_cut_on_screen_but_sent_whole(smtp_ser
     assert got.data.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n") == [t.encode() for t in text]
     recorded = record.read_text(encoding="utf-8")
     assert all(f"C: {t}\n" in recorded for t in text)
+
+
+def test_pipeline_does_not_queue_the_message_after_354() -> None:
+    """Against Postfix: :pipeline, MAIL, RCPT, DATA, :go, then the message. Its lines were
+    queued as commands, the empty line between header and body sent the queue, and the
+    final '.' stayed queued: the server waited for the end of the message for ever."""
+    script = [
+        ("send", b"220 mx ESMTP\r\n"),
+        ("expect", b"EHLO me\r\n"),
+        ("send", b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+        ("expect", b"DATA\r\n"),
+        ("send", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
+        ("expect", b"\r\n.\r\n"),
+        ("send", b"250 2.0.0 Ok: queued as 1\r\n"),
+        ("expect", b"QUIT\r\n"),
+        ("send", b"221 2.0.0 Bye\r\n"),
+        ("close",),
+    ]
+    with ScriptedServer(script) as server, running_shell(f"smtp://{server.url_host}") as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line("EHLO me")
+        sh.expect(r"^S: 250 CHUNKING")
+        sh.line(":pipeline")
+        sh.expect(r"pipeline on")
+        for line in ("MAIL FROM:<a@b.c>", "RCPT TO:<root@localhost>", "DATA", ":go"):
+            sh.line(line)
+        sh.expect(r"^S: 354 ")
+        for line in ("Subject: pipelined", "", "body", "."):
+            sh.line(line)
+        sh.expect(r"^S: 250 2\.0\.0 Ok: queued as 1$")
+        sh.line(":pipeline off")
+        sh.line("QUIT")
+        sh.expect(r"^S: 221 ")
+        assert sh.wait_exit() == 0
+    assert b"DATA\r\nSubject: pipelined\r\n\r\nbody\r\n.\r\n" in server.received
+
+
+def test_ctrl_d_inside_the_message_says_what_ends_it(smtp_server: SMTPServer) -> None:
+    """Unix mail ends a message with Ctrl-D: in DATA the shell left at once, silently,
+    and the message was never delivered. Now the first Ctrl-D says that a lone '.'
+    ends the message; the user can go on and send it (a second Ctrl-D leaves)."""
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        sh.line("Subject: hi")
+        sh.line("")
+        sh.line("body")
+        sh.type("\x04")  # Ctrl-D
+        sh.expect(r"Ctrl-D does not end the message: a line holding only '\.' does")
+        sh.line(".")
+        sh.expect(r"^S: 250 OK message accepted")
+        sh.line("DATA")
+        sh.expect(r"^S: 503")  # no envelope for a second message: still answered
+        sh.line("QUIT")
+        sh.expect(r"^S: 221 ")
+        assert sh.wait_exit() == 0
+    (msg,) = smtp_server.wait_for_messages(1)
+    assert msg.data == b"Subject: hi\r\n\r\nbody\r\n"
+
+
+def test_ctrl_d_twice_inside_the_message_leaves(smtp_server: SMTPServer) -> None:
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        envelope(sh)
+        sh.line("DATA")
+        sh.expect(r"^S: 354 ")
+        sh.type("\x04")
+        sh.expect(r"Ctrl-D does not end the message")
+        sh.type("\x04")
+        assert sh.wait_exit() == 0

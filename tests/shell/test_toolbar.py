@@ -84,3 +84,26 @@ def test_human_bytes() -> None:
     assert human_bytes(1023) == "1023 B"
     assert human_bytes(10_240) == "10.0 KiB"
     assert human_bytes(5 << 30) == "5.0 GiB"
+
+
+def test_narrow_terminal_keeps_the_hint() -> None:
+    """At 60 columns the terminal cut the toolbar's right end, where the hint
+    that an empty line sends the request is: a newcomer saw only the URL."""
+    info = ToolbarInfo(
+        "http://127.0.0.1:45027", "http", None, "ready", 2355, 41, 0.0073,
+        ("an empty line sends the request",),
+    )
+    got = "".join(t for _, t, *_ in toolbar_fragments(info, width=60))
+    assert len(got) <= 60
+    assert "an empty line sends the request" in got and "ready" in got
+    assert text(info).startswith(" http://127.0.0.1:45027 ")  # wide: all of it
+
+
+def test_narrow_terminal_keeps_not_verified() -> None:
+    tls = TlsInfo(
+        "TLSv1.3", "TLS_AES_256_GCM_SHA384", "CN=x", "CN=ca", "Jan 1 2030", verified=False
+    )
+    info = ToolbarInfo("imaps://h:993", "imap", tls, "selected", 10, 10, None, ("rec s.txt",))
+    got = "".join(t for _, t, *_ in toolbar_fragments(info, width=60))
+    assert len(got) <= 60
+    assert "TLSv1.3 NOT verified" in got and "rec s.txt" in got and "selected" in got
