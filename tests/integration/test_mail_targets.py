@@ -10,6 +10,7 @@ server or a lost or half-written message.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import imaplib
 import os
@@ -211,6 +212,23 @@ def test_auth_without_tls_on_loopback_and_a_wrong_password(mail: MailServices) -
         assert info.value.smtp_code == 535
     with raw(mail.smtp_port) as c:
         assert b"AUTH PLAIN/LOGIN allowed without TLS on loopback" in c.line()
+
+
+def test_auth_login_prompts_are_username_and_password(mail: MailServices) -> None:
+    """The prompts a student decodes are the usual ``Username:`` and ``Password:`` (as
+    Postfix's), not aiosmtpd's ``User Name\\x00`` with a NUL byte in it."""
+    with raw(mail.smtp_port) as c:
+        c.until(b"220 ")
+        c.send(b"EHLO bar.com\r\n")
+        c.until(b"250 ")
+        c.send(b"AUTH LOGIN\r\n")
+        prompt = c.line()
+        assert prompt == b"334 VXNlcm5hbWU6\r\n", prompt
+        assert base64.b64decode(prompt[4:]) == b"Username:"
+        c.send(base64.b64encode(USER.encode()) + b"\r\n")
+        assert base64.b64decode(c.line()[4:]) == b"Password:"
+        c.send(base64.b64encode(PASSWORD.encode()) + b"\r\n")
+        assert c.line().startswith(b"235 ")
 
 
 def test_the_lectures_unknown_user_is_refused(mail: MailServices) -> None:

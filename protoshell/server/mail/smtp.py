@@ -66,6 +66,17 @@ def smtp_greeting(plaintext_login: bool) -> str:
     return "protoshell ESMTP teaching server ready; STARTTLS first, then AUTH"
 
 
+class _TeachingSMTP(SMTP):
+    """aiosmtpd with AUTH LOGIN's usual prompts, ``334 VXNlcm5hbWU6`` and
+    ``334 UGFzc3dvcmQ6`` (base64 of ``Username:`` and ``Password:``, as
+    Postfix and Exchange send them; draft-murchison-sasl-login 2).
+    aiosmtpd's own are ``User Name\\x00`` and ``Password\\x00``: a student
+    decoding them met a NUL byte, shown as ``\\x00`` on screen."""
+
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
+
 class MaildirHandler:
     """aiosmtpd handler: accept (nearly) every recipient, deliver to the Maildir."""
 
@@ -151,7 +162,7 @@ async def start_smtp_server(
     authenticator = _authenticator(user, password)
 
     def factory() -> SMTP:
-        return SMTP(
+        return _TeachingSMTP(
             handler,
             hostname=hostname,
             ident=smtp_greeting(plaintext_login),
