@@ -315,13 +315,16 @@ class ProxyConnection:
         partial = self.splitter.partial
         if partial and self.framing:
             self._emit(Exchange("C", partial, None, time.time(), kind="line"))
-        if self.recorder is not None and not self.server_hung_up:
-            self.recorder.close(hangup=True)
         up = self._up()
         if exc is not None or not self.framing or not self.framer.pending or self._starttls_asked:
+            if self.recorder is not None and not self.server_hung_up:
+                self.recorder.close(hangup=True)
             self.note("the client hung up; closing the server leg")
             self._finish()
             return
+        # An answer is owed (imaplib's logout() hangs up at ``* BYE``, before
+        # the tagged OK): the recording goes on until the server has given
+        # it, so that it replays; ``run`` ends it with the hang-up.
         up.write_eof()
         self._tasks.append(asyncio.get_running_loop().create_task(self._grace()))
 

@@ -87,8 +87,11 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
     sasl = False  # the client lines since an AUTH / AUTHENTICATE are SASL responses
     for step in transcript.steps:
         if isinstance(step, ClientLine):
-            sasl = _starts_sasl(step.text) or (sasl and _SASL_LINE.fullmatch(step.text.strip()) is not None)
-            if sasl and step.text.strip() == REDACTED:
+            starts = _starts_sasl(step.text)
+            sasl = starts or (sasl and _SASL_LINE.fullmatch(step.text.strip()) is not None)
+            # A redacted response line, or a redacted initial response on the
+            # AUTH line itself (``AUTH PLAIN <redacted>``, RFC 4954 4, 4959 3).
+            if sasl and (step.text.strip() == REDACTED or (starts and step.text.rstrip().endswith(REDACTED))):
                 raise ReplayUsageError(
                     f"{src}:{step.lineno}: this redacted line is a SASL response (base64 made of the "
                     "user and the password), which --set cannot rebuild: write ':auth plain USER' "

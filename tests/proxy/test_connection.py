@@ -470,3 +470,33 @@ def test_a_half_close_with_an_answer_owed_is_passed_on(nginx: Nginx, proxy_facto
     assert got.startswith(b"HTTP/1.1 200 OK\r\n")
     assert got.endswith(b"\r\n\r\n" + b"hello\n" * 1000)
     proxy.wait_for("connection 1 closed")
+
+
+def test_an_answer_that_comes_after_the_client_hung_up_is_recorded_and_replays(
+    proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    """imaplib's logout() hangs up as soon as it reads ``* BYE``, before the
+    tagged OK (RFC 3501 6.1.3 sends both): the recording must still hold the
+    OK the server sent, or its replay fails with "the server sent more"."""
+    script = [
+        ("send", b"* OK hi\r\n"),
+        ("expect", b"A1 LOGOUT\r\n"),
+        ("send", b"* BYE bye\r\n"),
+        ("sleep", 0.3),
+        ("send", b"A1 OK LOGOUT completed\r\n"),
+        ("close",),
+    ]
+    rec = tmp_path / "logout.txt"
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"imap://{server.url_host}", "--record", str(rec))
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            assert f.readline() == b"* OK hi\r\n"
+            sock.sendall(b"A1 LOGOUT\r\n")
+            assert f.readline() == b"* BYE bye\r\n"
+            f.close()
+        proxy.wait_for("connection 1 closed")
+    text = rec.read_text()
+    assert "S: A1 OK LOGOUT completed\n" in text, text
+    with ScriptedServer(script) as server:
+        assert_replays(rec, f"imap://{server.url_host}")
