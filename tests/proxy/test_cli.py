@@ -42,6 +42,9 @@ def _env() -> tuple[Environment, io.StringIO, io.StringIO]:
         (["smtp://127.0.0.1:1", "--record", "/nonexistent/dir/rec.txt"], "cannot write --record file"),
         (["smtp://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
         (["smtp://127.0.0.1:1", "--ca-path"], "--ca-path takes no TARGET_URL"),
+        # Found at the first connection (a one-line "SSLError" per client), or never.
+        (["https://127.0.0.1:1", "--cafile", __file__], "--cafile"),
+        (["smtp://127.0.0.1:1", "--timeout", "nan"], "--timeout must be more than 0 seconds"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str) -> None:

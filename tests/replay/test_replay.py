@@ -191,6 +191,7 @@ def test_bad_transcripts_exit_2_with_file_and_line(tmp_path: Path, text: str, li
         (["--target", "imap://127.0.0.1:9"], "is a SMTP transcript, but the target"),
         (["--set", "1x=2", "--target", "smtp://127.0.0.1:9"], "--set wants NAME=VALUE"),
         (["--timeout", "0", "--target", "smtp://127.0.0.1:9"], "--timeout must be more than 0"),
+        (["--timeout", "nan", "--target", "smtp://127.0.0.1:9"], "--timeout must be more than 0"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )

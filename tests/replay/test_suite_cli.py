@@ -236,6 +236,7 @@ def test_the_junit_file_is_checked_before_the_run_and_its_folders_made(tmp_path:
         (["--jobs", "0", "."], "--jobs must be 1 or more"),
         (["--target", "gopher://h", "."], "unknown scheme"),
         (["--set", "no equals", "."], "--set wants NAME=VALUE"),
+        (["--timeout", "nan", "."], "--timeout must be more than 0"),  # was a ValueError traceback
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
