@@ -118,6 +118,7 @@ class ProxyConnection:
         self.client_tls = options.client_tls if self.target.protocol != "http" else None
         self.client_hung_up = False
         self.server_hung_up = False
+        self._server_failed = False  # its connection failed (a reset), said on stderr
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
         self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
@@ -158,6 +159,7 @@ class ProxyConnection:
         try:
             await self._run()
         except asyncio.CancelledError:
+            self._done.set()  # the legs' ends that follow are the proxy's doing, not news
             self.note("closed by the proxy (stopping)")
             raise
         finally:
@@ -399,6 +401,7 @@ class ProxyConnection:
             return
         self._describe()
         if exc is not None:
+            self._server_failed = True
             self.note(f"the server's connection failed: {exc}", "error")
         self.server_hung_up = not self.client_hung_up
         if self.framing:
@@ -419,7 +422,10 @@ class ProxyConnection:
                 self._emit(Exchange("S", event.raw, event, time.time()))
                 if isinstance(event, ConnectionClosed):
                     if not event.clean:
-                        self.note(f"the server closed the connection: {event.reason}", "warning")
+                        # One line on stderr for the fault: this one, unless the
+                        # connection failure (a reset) was that line already.
+                        level: NoteLevel = "warning" if self._server_failed else "error"
+                        self.note(f"the server closed the connection: {event.reason}", level)
                     return False
                 if isinstance(event, ResponseEnd) and self._starttls_asked:
                     if event.starttls:

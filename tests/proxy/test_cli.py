@@ -129,7 +129,7 @@ def test_ctrl_c_exits_0_with_the_recording_complete(smtp_server: SMTPServer, tmp
             assert time.monotonic() < deadline, rec.read_text()
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -138,6 +138,8 @@ def test_ctrl_c_exits_0_with_the_recording_complete(smtp_server: SMTPServer, tmp
     lines = rec.read_text().splitlines()
     assert "C: ehlo me" in lines
     assert lines[-1] == "C: <client hangs up>"
+    # The proxy closed it; it said "the client hung up; closing the server leg" too.
+    assert "closed by the proxy (stopping)" in out and "the client hung up" not in out, out
     client.close()
 
 

@@ -318,8 +318,10 @@ def test_a_dead_upstream_gets_the_client_a_421_and_the_proxy_goes_on(proxy_facto
     assert "connection 2: cannot reach" in err and "connection refused" in err
 
 
-def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFactory) -> None:
-    script = [("send", b"220 hi\r\n"), ("expect", b"EHLO"), ("send", b"250-half of a reply\r\n"), ("reset",)]
+@pytest.mark.parametrize("death", ["reset", "close"])
+def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFactory, death: str) -> None:
+    """... and says so in one line on stderr (a close mid-reply said nothing there)."""
+    script = [("send", b"220 hi\r\n"), ("expect", b"EHLO"), ("send", b"250-half of a reply\r\n"), (death,)]
     with ScriptedServer(script) as server:
         proxy = proxy_factory(f"smtp://{server.url_host}")
         with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
@@ -331,6 +333,8 @@ def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFa
             f.close()
         out = proxy.wait_for("connection 1 closed")
         assert "connection reset" in out or "closed the connection" in out
+    err = proxy.err.getvalue()
+    assert err.count("\n") == 1 and err.startswith("protoshell: connection 1: the server"), err
 
 
 def test_twenty_concurrent_clients(smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path) -> None:
