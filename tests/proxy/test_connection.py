@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import imaplib
+import io
 import poplib
 import re
 import smtplib
@@ -504,3 +505,49 @@ def test_an_answer_that_comes_after_the_client_hung_up_is_recorded_and_replays(
     assert "S: A1 OK LOGOUT completed\n" in text, text
     with ScriptedServer(script) as server:
         assert_replays(rec, f"imap://{server.url_host}")
+
+
+def test_control_characters_are_forwarded_exactly_and_shown_escaped(proxy_factory: ProxyFactory) -> None:
+    """A server's ESC (a terminal escape that could clear the screen) and BEL
+    reach the client as they are; the view writes them as escapes."""
+    greeting = b"220 hi\x1b[2J\x07 there\r\n"
+    script = [("send", greeting), ("expect", b"NOOP \x1b[0m\r\n"), ("send", b"250 ok\r\n"), ("close",)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"smtp://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            assert f.readline() == greeting
+            sock.sendall(b"NOOP \x1b[0m\r\n")
+            assert f.readline() == b"250 ok\r\n"
+            f.close()
+        out = proxy.wait_for("connection 1 closed")
+    assert "S: 220 hi\\x1b[2J\\x07 there" in out and "C: NOOP \\x1b[0m" in out, out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_the_view_is_coloured_as_in_the_shell_at_a_terminal(proxy_factory: ProxyFactory, no_color: bool) -> None:
+    from protoshell.proto.smtp import SmtpFramer
+    from protoshell.render.console import make_console
+    from protoshell.render.exchange import ExchangeRenderer
+    from protoshell.session import Exchange
+
+    script = [("send", b"220 hi\r\n"), ("expect", b"NOOP\r\n"), ("send", b"550 no\r\n"), ("close",)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"smtp://{server.url_host}", *(["--no-color"] if no_color else []), tty=True)
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            f.readline()
+            sock.sendall(b"NOOP\r\n")
+            f.readline()
+            f.close()
+        out = proxy.wait_for("connection 1 closed")
+    # The shell's renderer, given the same reply, writes the same styled line.
+    framer = SmtpFramer()
+    framer.receive_data(b"550 no\r\n")
+    shell_out = io.StringIO()
+    ExchangeRenderer(make_console(shell_out, color=True))(Exchange("S", b"550 no\r\n", framer.next_event(), 0.0))
+    if no_color:
+        assert "\x1b[" not in out and "S: 550 no\n" in out
+    else:
+        assert "\x1b[" in shell_out.getvalue() and shell_out.getvalue() in out, (shell_out.getvalue(), out)
