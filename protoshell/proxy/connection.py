@@ -119,6 +119,7 @@ class ProxyConnection:
         self.client_hung_up = False
         self.server_hung_up = False
         self._server_failed = False  # its connection failed (a reset), said on stderr
+        self._answer_begun = False  # part of a reply came, not its end
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
         self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
@@ -404,8 +405,17 @@ class ProxyConnection:
             self._server_failed = True
             self.note(f"the server's connection failed: {exc}", "error")
         self.server_hung_up = not self.client_hung_up
+        # A reply owed and none of it sent: the client can be told, in its
+        # protocol, as when the server cannot be reached (SMTP 421 RFC 5321
+        # 3.8, IMAP BYE, POP3 -ERR, HTTP 502).  Not inside a reply: a line
+        # there would be read as part of it.
+        told = self.framing and bool(self.framer.pending) and not self._answer_begun and not self.client_hung_up
         if self.framing:
             self._frame(b"")
+        if told:
+            with contextlib.suppress(TransportError):
+                self.client.send(UNAVAILABLE[self.target.protocol])
+            self.note("the client is told so in its protocol and disconnected")
         self._finish()
 
     def _frame(self, data: bytes) -> bool:
@@ -419,6 +429,10 @@ class ProxyConnection:
                 if event is NEED_DATA:
                     return False
                 assert isinstance(event, Event)
+                if isinstance(event, ResponseEnd):
+                    self._answer_begun = False
+                elif not isinstance(event, ConnectionClosed):
+                    self._answer_begun = True
                 self._emit(Exchange("S", event.raw, event, time.time()))
                 if isinstance(event, ConnectionClosed):
                     if not event.clean:

@@ -87,6 +87,47 @@ def test_smtp_auth_is_redacted_in_the_recording(
         assert secret not in text
 
 
+@pytest.mark.parametrize("smtp_server", ["auth"], indirect=True)
+def test_smtplib_auth_plain_is_recorded_as_auth_and_replays_with_the_password(
+    smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    """smtplib (and curl) send AUTH PLAIN with its initial response: recorded
+    ``AUTH PLAIN <redacted>``, it could not be replayed (--set password= is no
+    SASL response); recorded ``:auth plain USER``, ``--set password=`` replays it."""
+    rec = tmp_path / "auth.txt"
+    proxy = proxy_factory(smtp_server.url, "--record", str(rec))
+    with smtplib.SMTP(proxy.host, proxy.port, timeout=TIMEOUT) as s:
+        s.ehlo("me")
+        s.user, s.password = USER, PASSWORD
+        assert s.auth("PLAIN", s.auth_plain)[0] == 235  # initial response on the AUTH line
+        s.noop()
+    proxy.wait_for("connection 1 closed")
+    text = rec.read_text()
+    assert f"\n:auth plain {USER}\n# S: 235 " in text and "\nC: noop\nS: 250 " in text, text
+    assert "AUTH PLAIN" not in text and PASSWORD not in text
+    assert_replays(rec, smtp_server.url, "--set", f"password={PASSWORD}")
+
+
+@pytest.mark.parametrize(
+    ("line", "protocol", "user"),
+    [
+        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", "bob"),
+        (b"auth plain AGJvYgByZWRxdWVlbg==\r\n", "pop3", "bob"),
+        (b"A1 AUTHENTICATE PLAIN AGJvYgByZWRxdWVlbg==\r\n", "imap", "bob"),
+        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "imap", None),  # no tag: not IMAP's command
+        (b"A1 AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", None),
+        (b"AUTH PLAIN\r\n", "smtp", None),  # no initial response: the redactor's case
+        (b"AUTH PLAIN YWRtaW4AYm9iAHJlZHF1ZWVu\r\n", "smtp", None),  # admin acting as bob
+        (b"AUTH PLAIN !!!\r\n", "smtp", None),
+        (b"AUTH LOGIN Ym9i\r\n", "smtp", None),
+    ],
+)
+def test_which_auth_lines_become_auth(line: bytes, protocol: str, user: str | None) -> None:
+    from protoshell.recorder import plain_auth_user
+
+    assert plain_auth_user(line, protocol) == user
+
+
 # -- POP3 ------------------------------------------------------------------------------------
 
 
@@ -440,6 +481,37 @@ def test_hex_shows_raw_bytes_and_a_dump(smtp_server: SMTPServer, proxy_factory: 
     out = proxy.wait_for("connection 1 closed")
     assert "C: noop\\r\\n" in out
     assert "6e 6f 6f 70 0d 0a" in out  # "noop\r\n"
+
+
+@pytest.mark.parametrize(
+    ("scheme", "greeting", "command", "answer"),
+    [
+        ("smtp", b"220 hi\r\n", b"EHLO me\r\n", b"421 "),
+        ("pop3", b"+OK hi\r\n", b"STAT\r\n", b"-ERR "),
+        ("imap", b"* OK hi\r\n", b"A1 NOOP\r\n", b"* BYE "),
+        ("http", b"", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 502 Bad Gateway\r\n"),
+    ],
+)
+@pytest.mark.parametrize("death", ["close", "reset"])
+def test_an_upstream_dying_with_a_reply_owed_tells_the_client_in_its_protocol(
+    proxy_factory: ProxyFactory, scheme: str, greeting: bytes, command: bytes, answer: bytes, death: str
+) -> None:
+    """The client waits for an answer that will never come: it gets the line
+    an unreachable server gets it (it got nothing: smtplib said only
+    'Connection unexpectedly closed')."""
+    script = [("send", greeting), ("expect", command), (death,)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"{scheme}://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            if greeting:
+                assert f.readline() == greeting
+            sock.sendall(command)
+            assert f.readline().startswith(answer)
+            assert f.read() == b"" or scheme == "http"  # then closed
+            f.close()
+        proxy.wait_for("the client is told so in its protocol and disconnected")
+    assert proxy.err.getvalue().count("\n") == 1, proxy.err.getvalue()
 
 
 @pytest.mark.parametrize(
