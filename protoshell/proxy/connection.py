@@ -120,6 +120,7 @@ class ProxyConnection:
         self.server_hung_up = False
         self._server_failed = False  # its connection failed (a reset), said on stderr
         self._answer_begun = False  # part of a reply came, not its end
+        self._closed_clean = False  # the server's close, as its framer judged it
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
         self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
@@ -412,7 +413,7 @@ class ProxyConnection:
         told = self.framing and bool(self.framer.pending) and not self._answer_begun and not self.client_hung_up
         if self.framing:
             self._frame(b"")
-        if told:
+        if told and (exc is not None or not self._closed_clean):  # not: HTTP's close, as announced
             with contextlib.suppress(TransportError):
                 self.client.send(UNAVAILABLE[self.target.protocol])
             self.note("the client is told so in its protocol and disconnected")
@@ -435,6 +436,7 @@ class ProxyConnection:
                     self._answer_begun = True
                 self._emit(Exchange("S", event.raw, event, time.time()))
                 if isinstance(event, ConnectionClosed):
+                    self._closed_clean = event.clean
                     if not event.clean:
                         # One line on stderr for the fault: this one, unless the
                         # connection failure (a reset) was that line already.

@@ -514,6 +514,24 @@ def test_an_upstream_dying_with_a_reply_owed_tells_the_client_in_its_protocol(
     assert proxy.err.getvalue().count("\n") == 1, proxy.err.getvalue()
 
 
+def test_a_close_the_server_announced_is_not_added_to(proxy_factory: ProxyFactory) -> None:
+    """Two pipelined requests, the first answered with ``Connection: close``:
+    the second is owed, but the close was announced (RFC 9112 9.6); the
+    client gets what the server sent and no 502 after it."""
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+    script = [("expect", b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"), ("send", response), ("close",)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"http://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while chunk := sock.recv(65536):
+                got += chunk
+        proxy.wait_for("connection 1 closed")
+    assert got == response
+    assert proxy.err.getvalue() == ""
+
+
 @pytest.mark.parametrize(
     ("scheme", "first", "answer"),
     [("pop3", b"", b"-ERR "), ("imap", b"", b"* BYE "), ("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 502 Bad Gateway\r\n")],
