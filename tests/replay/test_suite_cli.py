@@ -280,3 +280,16 @@ def test_nothing_is_shared_between_files_but_the_set_values(tmp_path: Path, lect
     assert lines[0].startswith("PASS ") and lines[1].startswith("PASS "), r.out + r.err
     assert lines[2].startswith(f"ERROR {tmp_path}/c.txt:3: $greeting is not captured"), r.out
     assert r.status == 2
+
+
+def test_strict_reaches_every_file(tmp_path: Path, lecture_smtp: Any) -> None:
+    """By status the reply matches; --strict compares its text, in each file."""
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(header(lecture_smtp.url) + "S: 220 *\nC: QUIT\nS: 221 Bye now\n", encoding="utf-8")
+    assert run(str(tmp_path), "--jobs", "2").status == 0
+    r = run(str(tmp_path), "--jobs", "2", "--strict")
+    assert r.status == 1
+    assert [line.split(" ", 2)[:2] for line in r.out.splitlines()[:2]] == [
+        ["FAIL", f"{tmp_path}/a.txt:4"],
+        ["FAIL", f"{tmp_path}/b.txt:4"],
+    ], r.out
