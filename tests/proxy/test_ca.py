@@ -67,3 +67,19 @@ def _serve_one(srv: socket.socket, ctx: ssl.SSLContext) -> None:
             tls.recv(1)
     except (ssl.SSLError, OSError):
         conn.close()
+
+
+def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
+    """It signed leaves no client could verify, and the proxy started as if all were well."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from protoshell.proxy.ca import CaError
+
+    LocalCA.ensure(tmp_path)
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "ca-key.pem").write_bytes(other)
+    with pytest.raises(CaError, match="is not the key of"):
+        LocalCA.ensure(tmp_path)
