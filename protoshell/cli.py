@@ -128,7 +128,7 @@ def _connect(args: argparse.Namespace) -> int:
     if args.max_lines < 0:
         env.error("--max-lines must be 0 or more")
         return ExitStatus.USAGE
-    if args.timeout <= 0:
+    if not args.timeout > 0:  # nan too
         env.error("--timeout must be more than 0 seconds")
         return ExitStatus.USAGE
     if args.url is None:

@@ -77,7 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     timeout = config.getoption("protoshell_timeout")
     try:
-        if timeout <= 0:
+        if not timeout > 0:  # nan too
             raise UsageError("--protoshell-timeout must be more than 0 seconds")
         options = SuiteOptions(
             Targets(config.getoption("protoshell_target")),

@@ -14,11 +14,18 @@ A dialogue the shell ran for a meta-command that replay knows (``:auth plain
 bob``) is recorded as that meta-command (``as_meta``), its lines as comments:
 its secret line, recorded ``C: <redacted>``, could not be replayed (``--set
 password=`` fills in a password, not the base64 SASL response made from it),
-while ``replay --set password=...`` runs ``:auth`` again.
+while ``replay --set password=...`` runs ``:auth`` again.  With
+``plain_auth_as_meta`` (``protoshell proxy``, whose client types no
+meta-commands) a client's own ``AUTH PLAIN <initial response>`` (smtplib's
+and curl's way; IMAP's ``AUTHENTICATE PLAIN`` with SASL-IR) is recorded so
+too, as ``:auth plain USER`` with the user taken from the response.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,6 +49,9 @@ class Recorder:
         self._payload_total: int | None = None
         self._hung_up = False
         self._meta = False  # inside as_meta(): lines become comments
+        # Record a redacted AUTH PLAIN with its initial response as :auth (see above).
+        self.plain_auth_as_meta = False
+        self._auth_meta = False  # inside such an :auth, until its final reply
 
     @classmethod
     def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -93,6 +103,20 @@ class Recorder:
         if self.writer.closed:
             return
         event = ex.event
+        if self._auth_meta and isinstance(event, ResponseEnd) and event.outcome != "continue":
+            self._meta = self._auth_meta = False  # the final reply (RFC 4954 4): :auth is over
+            return
+        if (
+            self.plain_auth_as_meta
+            and not self._meta
+            and ex.direction == "C"
+            and self.writer.redactor is not None
+            and (user := plain_auth_user(ex.raw, self.target.protocol)) is not None
+        ):
+            self._end_payload()
+            self.writer.meta("auth", "plain", user)
+            self._meta = self._auth_meta = True
+            return
         if self._meta and not isinstance(event, ConnectionClosed):
             if ex.direction == "S" and isinstance(event, ServerLine):
                 self.writer.comment(f"S: {ex.raw.decode('utf-8', 'replace').rstrip()}")
@@ -140,3 +164,30 @@ class Recorder:
         if hangup and not self._hung_up:
             self.writer.hangup("C")
         self.writer.close()
+
+
+_PLAIN_IR = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) PLAIN ([A-Za-z0-9+/]+={0,2})\r?\n?", re.IGNORECASE)
+
+
+def plain_auth_user(line: bytes, protocol: str) -> str | None:
+    """The user of ``AUTH PLAIN <initial response>`` (SMTP, RFC 4954 4; POP3,
+    RFC 5034 4) or ``tag AUTHENTICATE PLAIN <...>`` (IMAP, RFC 4959 3), when
+    ``:auth plain USER`` would send the same: no authorization identity
+    other than the user (RFC 4616 2), a user without spaces.  Else None."""
+    m = _PLAIN_IR.fullmatch(line)
+    if m is None:
+        return None
+    if protocol == "imap":
+        command = m[1] is not None and m[2].upper() == b"AUTHENTICATE"
+    else:
+        command = protocol in ("smtp", "pop3") and m[1] is None and m[2].upper() == b"AUTH"
+    if not command:
+        return None
+    try:
+        parts = base64.b64decode(m[3], validate=True).split(b"\0")
+        if len(parts) != 3 or not parts[1] or parts[0] not in (b"", parts[1]):
+            return None
+        user = parts[1].decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user if user.isprintable() and not any(c.isspace() for c in user) else None

@@ -127,3 +127,11 @@ def test_bare_protoshell_server_waits_at_a_humans_pace(monkeypatch: pytest.Monke
     assert cli_module.main([]) == 0, err.getvalue()
     assert "S: HTTP/1.1 200 OK" in out.getvalue()
     assert timeouts and timeouts[0] >= 300 > control.DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize("value", ["0", "nan"])
+def test_a_timeout_that_is_not_more_than_0_is_exit_2(value: str) -> None:
+    """``--timeout nan`` passed the ``<= 0`` check: "timed out after nan s", exit 3."""
+    r = cli("smtp://127.0.0.1:9", "--timeout", value)
+    assert r.returncode == 2
+    assert r.stderr == "protoshell: --timeout must be more than 0 seconds\n"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.servers import HOST, free_port
+from tests.integration.test_mail_targets import cli_env
 from tests.replay.suite_files import SMTP_FAIL, SMTP_PASS, header
 from tests.replay.support import running_lecture_smtp
 
@@ -29,10 +30,13 @@ def test_the_targets_are_given(protoshell_target):
 
 def pytest_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m pytest`` in ``folder`` (outside this repository, so its
-    conftest does not load); plugins that would change the report are off."""
+    conftest does not load); plugins that would change the report are off.
+    This checkout first on the path: the entry point names a module, and
+    without it the installed protoshell's plugin was the one tested."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-rA", *args],
         cwd=folder,
+        env=cli_env(),
         check=False,
         capture_output=True,
         text=True,
@@ -119,10 +123,18 @@ def test_without_the_option_nothing_changes(folder: Path) -> None:
     assert "1 skipped" in r.stdout and "no --protoshell-target given" in r.stdout
 
 
-def test_a_bad_option_is_a_usage_error(folder: Path) -> None:
-    r = pytest_run(folder, "--protoshell-target", "gopher://h", ".")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--protoshell-target", "gopher://h"], "protoshell: unknown scheme 'gopher'"),
+        # nan passed the "<= 0" check
+        (["--protoshell-target", "smtp://h:1", "--protoshell-timeout", "nan"], "--protoshell-timeout must be more than 0"),
+    ],
+)
+def test_a_bad_option_is_a_usage_error(folder: Path, args: list[str], message: str) -> None:
+    r = pytest_run(folder, *args, ".")
     assert r.returncode == 4  # pytest's usage error
-    assert "protoshell: unknown scheme 'gopher'" in r.stderr
+    assert message in r.stderr
 
 
 def test_importing_the_plugin_loads_nothing_of_protoshell_replay() -> None:

@@ -77,6 +77,9 @@ class LocalCA:
                 key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
                 if not isinstance(key, ec.EllipticCurvePrivateKey):
                     raise CaError(f"{key_path} is not the key this proxy made (expected an EC key)")
+                if _public(cert.public_key()) != _public(key.public_key()):
+                    # Leaves signed with it would fail every client's check.
+                    raise CaError(f"{key_path} is not the key of {cert_path} (remove both to make a new CA)")
                 return cls(directory, cert, key)
             return cls._make(directory)
         except OSError as exc:
@@ -180,6 +183,13 @@ def names_for(host: str) -> list[str]:
     if addr is not None and addr.is_unspecified:
         names = [n for n in names if n != host] + [socket.gethostname()]
     return names
+
+
+def _public(key: object) -> bytes:
+    """A public key's bytes (SubjectPublicKeyInfo), to compare two keys."""
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return b""
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:

@@ -123,7 +123,7 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
         raise _UsageError("a TARGET_URL is needed (e.g. smtp://127.0.0.1:2525)")
     if args.max_lines < 0:
         raise _UsageError("--max-lines must be 0 or more")
-    if args.timeout <= 0:
+    if not args.timeout > 0:  # nan too
         raise _UsageError("--timeout must be more than 0 seconds")
     from ..target import TargetError, parse_target
 
@@ -135,8 +135,17 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
         listen = parse_listen(args.listen) if args.listen is not None else None
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
-    if args.cafile is not None and not Path(args.cafile).is_file():
-        raise _UsageError(f"--cafile {args.cafile!r}: no such file")
+    if args.cafile is not None:
+        if not Path(args.cafile).is_file():
+            raise _UsageError(f"--cafile {args.cafile!r}: no such file")
+        import ssl
+
+        from ..transport import make_ssl_context
+
+        try:  # now, not at each client's connection
+            make_ssl_context(cafile=args.cafile)
+        except (ssl.SSLError, OSError) as exc:
+            raise _UsageError(f"--cafile {args.cafile!r}: not a PEM file of CA certificates ({exc})") from None
     if args.record is not None:
         try:
             open(args.record, "w").close()  # can it be written?

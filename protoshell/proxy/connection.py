@@ -118,6 +118,9 @@ class ProxyConnection:
         self.client_tls = options.client_tls if self.target.protocol != "http" else None
         self.client_hung_up = False
         self.server_hung_up = False
+        self._server_failed = False  # its connection failed (a reset), said on stderr
+        self._answer_begun = False  # part of a reply came, not its end
+        self._closed_clean = False  # the server's close, as its framer judged it
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
         self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
@@ -158,6 +161,7 @@ class ProxyConnection:
         try:
             await self._run()
         except asyncio.CancelledError:
+            self._done.set()  # the legs' ends that follow are the proxy's doing, not news
             self.note("closed by the proxy (stopping)")
             raise
         finally:
@@ -315,13 +319,16 @@ class ProxyConnection:
         partial = self.splitter.partial
         if partial and self.framing:
             self._emit(Exchange("C", partial, None, time.time(), kind="line"))
-        if self.recorder is not None and not self.server_hung_up:
-            self.recorder.close(hangup=True)
         up = self._up()
         if exc is not None or not self.framing or not self.framer.pending or self._starttls_asked:
+            if self.recorder is not None and not self.server_hung_up:
+                self.recorder.close(hangup=True)
             self.note("the client hung up; closing the server leg")
             self._finish()
             return
+        # An answer is owed (imaplib's logout() hangs up at ``* BYE``, before
+        # the tagged OK): the recording goes on until the server has given
+        # it, so that it replays; ``run`` ends it with the hang-up.
         up.write_eof()
         self._tasks.append(asyncio.get_running_loop().create_task(self._grace()))
 
@@ -396,10 +403,20 @@ class ProxyConnection:
             return
         self._describe()
         if exc is not None:
+            self._server_failed = True
             self.note(f"the server's connection failed: {exc}", "error")
         self.server_hung_up = not self.client_hung_up
+        # A reply owed and none of it sent: the client can be told, in its
+        # protocol, as when the server cannot be reached (SMTP 421 RFC 5321
+        # 3.8, IMAP BYE, POP3 -ERR, HTTP 502).  Not inside a reply: a line
+        # there would be read as part of it.
+        told = self.framing and bool(self.framer.pending) and not self._answer_begun and not self.client_hung_up
         if self.framing:
             self._frame(b"")
+        if told and (exc is not None or not self._closed_clean):  # not: HTTP's close, as announced
+            with contextlib.suppress(TransportError):
+                self.client.send(UNAVAILABLE[self.target.protocol])
+            self.note("the client is told so in its protocol and disconnected")
         self._finish()
 
     def _frame(self, data: bytes) -> bool:
@@ -413,10 +430,18 @@ class ProxyConnection:
                 if event is NEED_DATA:
                     return False
                 assert isinstance(event, Event)
+                if isinstance(event, ResponseEnd):
+                    self._answer_begun = False
+                elif not isinstance(event, ConnectionClosed):
+                    self._answer_begun = True
                 self._emit(Exchange("S", event.raw, event, time.time()))
                 if isinstance(event, ConnectionClosed):
+                    self._closed_clean = event.clean
                     if not event.clean:
-                        self.note(f"the server closed the connection: {event.reason}", "warning")
+                        # One line on stderr for the fault: this one, unless the
+                        # connection failure (a reset) was that line already.
+                        level: NoteLevel = "warning" if self._server_failed else "error"
+                        self.note(f"the server closed the connection: {event.reason}", level)
                     return False
                 if isinstance(event, ResponseEnd) and self._starttls_asked:
                     if event.starttls:

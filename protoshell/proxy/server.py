@@ -111,10 +111,13 @@ class ProxyServer:
         else:
             return None
         try:
-            return Recorder.open(path, self.target, redact=view.redact)
+            recorder = Recorder.open(path, self.target, redact=view.redact)
         except OSError as exc:
             self.report(f"connection {number}: cannot write the recording {path!r}: {exc.strerror}")
             return None
+        # smtplib's and curl's AUTH PLAIN, redacted, could not be replayed: as :auth it can.
+        recorder.plain_auth_as_meta = True
+        return recorder
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; then close every connection (recordings

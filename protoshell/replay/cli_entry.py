@@ -192,7 +192,7 @@ def _replay_parser() -> Parser:
 def _prepare(
     args: argparse.Namespace, env: Environment
 ) -> tuple[Transcript, Target, dict[str, str]]:
-    if args.timeout <= 0:
+    if not args.timeout > 0:  # nan too
         raise UsageError("--timeout must be more than 0 seconds")
     _max_lines(args)
     try:

@@ -5,6 +5,8 @@ defines, redacted lines without a password) is refused as one line,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections.abc import Mapping
@@ -87,8 +89,16 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
     sasl = False  # the client lines since an AUTH / AUTHENTICATE are SASL responses
     for step in transcript.steps:
         if isinstance(step, ClientLine):
-            sasl = _starts_sasl(step.text) or (sasl and _SASL_LINE.fullmatch(step.text.strip()) is not None)
-            if sasl and step.text.strip() == REDACTED:
+            starts = _starts_sasl(step.text)
+            sasl = starts or (sasl and _SASL_LINE.fullmatch(step.text.strip()) is not None)
+            # A redacted response line, or a redacted initial response on the
+            # AUTH line itself (``AUTH PLAIN <redacted>``, RFC 4954 4, 4959 3)
+            # unless --set password= gives that response (base64) itself.
+            initial = starts and step.text.rstrip().endswith(REDACTED)
+            if sasl and (
+                step.text.strip() == REDACTED
+                or (initial and not _is_sasl_response(variables.get(PASSWORD_VARIABLE), step.text))
+            ):
                 raise ReplayUsageError(
                     f"{src}:{step.lineno}: this redacted line is a SASL response (base64 made of the "
                     "user and the password), which --set cannot rebuild: write ':auth plain USER' "
@@ -120,6 +130,18 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
 
 # A SASL response line: base64 (RFC 4648 4), "*" (cancel) or, recorded, <redacted>.
 _SASL_LINE: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}|\*|" + re.escape(REDACTED))
+
+
+def _is_sasl_response(value: str | None, auth_line: str) -> bool:
+    """``value`` is base64 (RFC 4648 4), and for PLAIN ``authzid NUL user NUL
+    password`` (RFC 4616 2): a response that can stand for the redacted one."""
+    if not value or _SASL_LINE.fullmatch(value) is None or value == "*":
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        return False
+    return " PLAIN " not in f" {auth_line.upper()} " or decoded.count(b"\0") == 2
 
 
 def _starts_sasl(text: str) -> bool:

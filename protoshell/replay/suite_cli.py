@@ -121,7 +121,7 @@ def test_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
         jobs = default_jobs() if args.jobs is None else args.jobs
         if jobs < 1:
             raise UsageError("--jobs must be 1 or more")
-        if args.timeout <= 0:
+        if not args.timeout > 0:  # nan too
             raise UsageError("--timeout must be more than 0 seconds")
         options = SuiteOptions(Targets(args.target), replay_options(args, parse_variables(args.set)))
         paths = find_transcripts(args.paths)

@@ -93,7 +93,9 @@ _CLIENT_FIRST: Final = re.compile(r"(?:the\s+)?client\b", re.IGNORECASE)
 
 
 def _show(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+    shown = repr(text if len(text) <= limit else text[:limit] + "...")
+    # A byte that is not UTF-8, read with surrogateescape, as \xNN (not \udcNN).
+    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", shown)
 
 
 def _narration(side: Side, inner: str, lineno: int, filename: str) -> Narration:

@@ -30,7 +30,7 @@ def proxy_factory(proxy_ca_dir: Path) -> Iterator[Callable[..., RunningProxy]]:
     until the end of the test."""
     with contextlib.ExitStack() as stack:
 
-        def make(target: str, *args: str) -> RunningProxy:
-            return stack.enter_context(running_proxy(target, *args, ca_dir=proxy_ca_dir))
+        def make(target: str, *args: str, tty: bool = False) -> RunningProxy:
+            return stack.enter_context(running_proxy(target, *args, ca_dir=proxy_ca_dir, tty=tty))
 
         yield make

@@ -79,15 +79,16 @@ class RunningProxy:
 
 
 @contextlib.contextmanager
-def running_proxy(target: str, *args: str, ca_dir: Path | str) -> Iterator[RunningProxy]:
+def running_proxy(target: str, *args: str, ca_dir: Path | str, tty: bool = False) -> Iterator[RunningProxy]:
+    """``tty``: the view's output is a terminal (colours, unless --no-color)."""
     out, err = io.StringIO(), io.StringIO()
     env = Environment(
         stdin=io.BytesIO(),
         stdout=out,
         stderr=err,
         stdin_isatty=False,
-        stdout_isatty=False,
-        no_color_env=True,
+        stdout_isatty=tty,
+        no_color_env=not tty,
     )
     ready = threading.Event()
     box: dict[str, Any] = {}

@@ -42,6 +42,9 @@ def _env() -> tuple[Environment, io.StringIO, io.StringIO]:
         (["smtp://127.0.0.1:1", "--record", "/nonexistent/dir/rec.txt"], "cannot write --record file"),
         (["smtp://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
         (["smtp://127.0.0.1:1", "--ca-path"], "--ca-path takes no TARGET_URL"),
+        # Found at the first connection (a one-line "SSLError" per client), or never.
+        (["https://127.0.0.1:1", "--cafile", __file__], "--cafile"),
+        (["smtp://127.0.0.1:1", "--timeout", "nan"], "--timeout must be more than 0 seconds"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str) -> None:
@@ -126,7 +129,7 @@ def test_ctrl_c_exits_0_with_the_recording_complete(smtp_server: SMTPServer, tmp
             assert time.monotonic() < deadline, rec.read_text()
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -135,6 +138,8 @@ def test_ctrl_c_exits_0_with_the_recording_complete(smtp_server: SMTPServer, tmp
     lines = rec.read_text().splitlines()
     assert "C: ehlo me" in lines
     assert lines[-1] == "C: <client hangs up>"
+    # The proxy closed it; it said "the client hung up; closing the server leg" too.
+    assert "closed by the proxy (stopping)" in out and "the client hung up" not in out, out
     client.close()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import imaplib
+import io
 import poplib
 import re
 import smtplib
@@ -84,6 +85,47 @@ def test_smtp_auth_is_redacted_in_the_recording(
 
     for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode(), base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()):
         assert secret not in text
+
+
+@pytest.mark.parametrize("smtp_server", ["auth"], indirect=True)
+def test_smtplib_auth_plain_is_recorded_as_auth_and_replays_with_the_password(
+    smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    """smtplib (and curl) send AUTH PLAIN with its initial response: recorded
+    ``AUTH PLAIN <redacted>``, it could not be replayed (--set password= is no
+    SASL response); recorded ``:auth plain USER``, ``--set password=`` replays it."""
+    rec = tmp_path / "auth.txt"
+    proxy = proxy_factory(smtp_server.url, "--record", str(rec))
+    with smtplib.SMTP(proxy.host, proxy.port, timeout=TIMEOUT) as s:
+        s.ehlo("me")
+        s.user, s.password = USER, PASSWORD
+        assert s.auth("PLAIN", s.auth_plain)[0] == 235  # initial response on the AUTH line
+        s.noop()
+    proxy.wait_for("connection 1 closed")
+    text = rec.read_text()
+    assert f"\n:auth plain {USER}\n# S: 235 " in text and "\nC: noop\nS: 250 " in text, text
+    assert "AUTH PLAIN" not in text and PASSWORD not in text
+    assert_replays(rec, smtp_server.url, "--set", f"password={PASSWORD}")
+
+
+@pytest.mark.parametrize(
+    ("line", "protocol", "user"),
+    [
+        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", "bob"),
+        (b"auth plain AGJvYgByZWRxdWVlbg==\r\n", "pop3", "bob"),
+        (b"A1 AUTHENTICATE PLAIN AGJvYgByZWRxdWVlbg==\r\n", "imap", "bob"),
+        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "imap", None),  # no tag: not IMAP's command
+        (b"A1 AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", None),
+        (b"AUTH PLAIN\r\n", "smtp", None),  # no initial response: the redactor's case
+        (b"AUTH PLAIN YWRtaW4AYm9iAHJlZHF1ZWVu\r\n", "smtp", None),  # admin acting as bob
+        (b"AUTH PLAIN !!!\r\n", "smtp", None),
+        (b"AUTH LOGIN Ym9i\r\n", "smtp", None),
+    ],
+)
+def test_which_auth_lines_become_auth(line: bytes, protocol: str, user: str | None) -> None:
+    from protoshell.recorder import plain_auth_user
+
+    assert plain_auth_user(line, protocol) == user
 
 
 # -- POP3 ------------------------------------------------------------------------------------
@@ -318,8 +360,10 @@ def test_a_dead_upstream_gets_the_client_a_421_and_the_proxy_goes_on(proxy_facto
     assert "connection 2: cannot reach" in err and "connection refused" in err
 
 
-def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFactory) -> None:
-    script = [("send", b"220 hi\r\n"), ("expect", b"EHLO"), ("send", b"250-half of a reply\r\n"), ("reset",)]
+@pytest.mark.parametrize("death", ["reset", "close"])
+def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFactory, death: str) -> None:
+    """... and says so in one line on stderr (a close mid-reply said nothing there)."""
+    script = [("send", b"220 hi\r\n"), ("expect", b"EHLO"), ("send", b"250-half of a reply\r\n"), (death,)]
     with ScriptedServer(script) as server:
         proxy = proxy_factory(f"smtp://{server.url_host}")
         with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
@@ -331,6 +375,8 @@ def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFa
             f.close()
         out = proxy.wait_for("connection 1 closed")
         assert "connection reset" in out or "closed the connection" in out
+    err = proxy.err.getvalue()
+    assert err.count("\n") == 1 and err.startswith("protoshell: connection 1: the server"), err
 
 
 def test_twenty_concurrent_clients(smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path) -> None:
@@ -438,6 +484,55 @@ def test_hex_shows_raw_bytes_and_a_dump(smtp_server: SMTPServer, proxy_factory: 
 
 
 @pytest.mark.parametrize(
+    ("scheme", "greeting", "command", "answer"),
+    [
+        ("smtp", b"220 hi\r\n", b"EHLO me\r\n", b"421 "),
+        ("pop3", b"+OK hi\r\n", b"STAT\r\n", b"-ERR "),
+        ("imap", b"* OK hi\r\n", b"A1 NOOP\r\n", b"* BYE "),
+        ("http", b"", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 502 Bad Gateway\r\n"),
+    ],
+)
+@pytest.mark.parametrize("death", ["close", "reset"])
+def test_an_upstream_dying_with_a_reply_owed_tells_the_client_in_its_protocol(
+    proxy_factory: ProxyFactory, scheme: str, greeting: bytes, command: bytes, answer: bytes, death: str
+) -> None:
+    """The client waits for an answer that will never come: it gets the line
+    an unreachable server gets it (it got nothing: smtplib said only
+    'Connection unexpectedly closed')."""
+    script = [("send", greeting), ("expect", command), (death,)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"{scheme}://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            if greeting:
+                assert f.readline() == greeting
+            sock.sendall(command)
+            assert f.readline().startswith(answer)
+            assert f.read() == b"" or scheme == "http"  # then closed
+            f.close()
+        proxy.wait_for("the client is told so in its protocol and disconnected")
+    assert proxy.err.getvalue().count("\n") == 1, proxy.err.getvalue()
+
+
+def test_a_close_the_server_announced_is_not_added_to(proxy_factory: ProxyFactory) -> None:
+    """Two pipelined requests, the first answered with ``Connection: close``:
+    the second is owed, but the close was announced (RFC 9112 9.6); the
+    client gets what the server sent and no 502 after it."""
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+    script = [("expect", b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"), ("send", response), ("close",)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"http://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while chunk := sock.recv(65536):
+                got += chunk
+        proxy.wait_for("connection 1 closed")
+    assert got == response
+    assert proxy.err.getvalue() == ""
+
+
+@pytest.mark.parametrize(
     ("scheme", "first", "answer"),
     [("pop3", b"", b"-ERR "), ("imap", b"", b"* BYE "), ("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 502 Bad Gateway\r\n")],
 )
@@ -470,3 +565,79 @@ def test_a_half_close_with_an_answer_owed_is_passed_on(nginx: Nginx, proxy_facto
     assert got.startswith(b"HTTP/1.1 200 OK\r\n")
     assert got.endswith(b"\r\n\r\n" + b"hello\n" * 1000)
     proxy.wait_for("connection 1 closed")
+
+
+def test_an_answer_that_comes_after_the_client_hung_up_is_recorded_and_replays(
+    proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    """imaplib's logout() hangs up as soon as it reads ``* BYE``, before the
+    tagged OK (RFC 3501 6.1.3 sends both): the recording must still hold the
+    OK the server sent, or its replay fails with "the server sent more"."""
+    script = [
+        ("send", b"* OK hi\r\n"),
+        ("expect", b"A1 LOGOUT\r\n"),
+        ("send", b"* BYE bye\r\n"),
+        ("sleep", 0.3),
+        ("send", b"A1 OK LOGOUT completed\r\n"),
+        ("close",),
+    ]
+    rec = tmp_path / "logout.txt"
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"imap://{server.url_host}", "--record", str(rec))
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            assert f.readline() == b"* OK hi\r\n"
+            sock.sendall(b"A1 LOGOUT\r\n")
+            assert f.readline() == b"* BYE bye\r\n"
+            f.close()
+        proxy.wait_for("connection 1 closed")
+    text = rec.read_text()
+    assert "S: A1 OK LOGOUT completed\n" in text, text
+    with ScriptedServer(script) as server:
+        assert_replays(rec, f"imap://{server.url_host}")
+
+
+def test_control_characters_are_forwarded_exactly_and_shown_escaped(proxy_factory: ProxyFactory) -> None:
+    """A server's ESC (a terminal escape that could clear the screen) and BEL
+    reach the client as they are; the view writes them as escapes."""
+    greeting = b"220 hi\x1b[2J\x07 there\r\n"
+    script = [("send", greeting), ("expect", b"NOOP \x1b[0m\r\n"), ("send", b"250 ok\r\n"), ("close",)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"smtp://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            assert f.readline() == greeting
+            sock.sendall(b"NOOP \x1b[0m\r\n")
+            assert f.readline() == b"250 ok\r\n"
+            f.close()
+        out = proxy.wait_for("connection 1 closed")
+    assert "S: 220 hi\\x1b[2J\\x07 there" in out and "C: NOOP \\x1b[0m" in out, out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_the_view_is_coloured_as_in_the_shell_at_a_terminal(proxy_factory: ProxyFactory, no_color: bool) -> None:
+    from protoshell.proto.smtp import SmtpFramer
+    from protoshell.render.console import make_console
+    from protoshell.render.exchange import ExchangeRenderer
+    from protoshell.session import Exchange
+
+    script = [("send", b"220 hi\r\n"), ("expect", b"NOOP\r\n"), ("send", b"550 no\r\n"), ("close",)]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"smtp://{server.url_host}", *(["--no-color"] if no_color else []), tty=True)
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            f.readline()
+            sock.sendall(b"NOOP\r\n")
+            f.readline()
+            f.close()
+        out = proxy.wait_for("connection 1 closed")
+    # The shell's renderer, given the same reply, writes the same styled line.
+    framer = SmtpFramer()
+    framer.receive_data(b"550 no\r\n")
+    shell_out = io.StringIO()
+    ExchangeRenderer(make_console(shell_out, color=True))(Exchange("S", b"550 no\r\n", framer.next_event(), 0.0))
+    if no_color:
+        assert "\x1b[" not in out and "S: 550 no\n" in out
+    else:
+        assert "\x1b[" in shell_out.getvalue() and shell_out.getvalue() in out, (shell_out.getvalue(), out)

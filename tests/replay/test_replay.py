@@ -134,8 +134,14 @@ def test_redacted_line_without_a_password_is_refused_before_connecting(tmp_path:
 
 @pytest.mark.parametrize(
     ("auth", "line"),
-    [("C: AUTH PLAIN\nS: 334 \nC: <redacted>\n", 6), ("C: AUTH LOGIN\nS: 334 x\nC: Ym9i\nS: 334 x\nC: <redacted>\n", 8)],
-    ids=["plain", "login"],
+    [
+        ("C: AUTH PLAIN\nS: 334 \nC: <redacted>\n", 6),
+        ("C: AUTH LOGIN\nS: 334 x\nC: Ym9i\nS: 334 x\nC: <redacted>\n", 8),
+        # The initial response on the AUTH line (smtplib's default, RFC 4954 4), as
+        # `protoshell proxy` records it: the hint said --set password= and the server said 501.
+        ("C: AUTH PLAIN <redacted>\n", 4),
+    ],
+    ids=["plain", "login", "plain-initial-response"],
 )
 def test_a_redacted_sasl_response_is_refused_even_with_a_password(tmp_path: Path, auth: str, line: int) -> None:
     """--set password= fills <redacted> with the password, but a SASL response is base64
@@ -185,6 +191,7 @@ def test_bad_transcripts_exit_2_with_file_and_line(tmp_path: Path, text: str, li
         (["--target", "imap://127.0.0.1:9"], "is a SMTP transcript, but the target"),
         (["--set", "1x=2", "--target", "smtp://127.0.0.1:9"], "--set wants NAME=VALUE"),
         (["--timeout", "0", "--target", "smtp://127.0.0.1:9"], "--timeout must be more than 0"),
+        (["--timeout", "nan", "--target", "smtp://127.0.0.1:9"], "--timeout must be more than 0"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )

@@ -236,6 +236,7 @@ def test_the_junit_file_is_checked_before_the_run_and_its_folders_made(tmp_path:
         (["--jobs", "0", "."], "--jobs must be 1 or more"),
         (["--target", "gopher://h", "."], "unknown scheme"),
         (["--set", "no equals", "."], "--set wants NAME=VALUE"),
+        (["--timeout", "nan", "."], "--timeout must be more than 0"),  # was a ValueError traceback
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -261,3 +262,34 @@ def test_protoshell_test_is_a_subcommand(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["--help"]) == 0
     listed = re.search(r"protoshell \{([a-z,]+)\} --help", capsys.readouterr().out)
     assert listed and "test" in listed.group(1).split(",")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_nothing_is_shared_between_files_but_the_set_values(tmp_path: Path, lecture_smtp: Any, jobs: str) -> None:
+    """A file's :set and captures stay in that file: the next one starts from --set alone."""
+    session = "S: 220 *\nC: HELO bar.com\nS: 250 *\nC: MAIL FROM:<Smith@bar.com>\nS: 250 OK\nC: RCPT TO:<$who>\n"
+    (tmp_path / "a.txt").write_text(
+        header(lecture_smtp.url) + "S: 220 $greeting *\n:set who Green@foo.com\n" + session[len("S: 220 *\n") :]
+        + "S: 550 *\nC: QUIT\nS: 221 *\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "b.txt").write_text(header(lecture_smtp.url) + session + "S: 250 OK\nC: QUIT\nS: 221 *\n", encoding="utf-8")
+    (tmp_path / "c.txt").write_text(header(lecture_smtp.url) + "S: 220 *\nC: HELO $greeting\nS: 250 *\n", encoding="utf-8")
+    r = run(str(tmp_path), "--set", "who=Jones@foo.com", "--jobs", jobs)
+    lines = r.out.splitlines()
+    assert lines[0].startswith("PASS ") and lines[1].startswith("PASS "), r.out + r.err
+    assert lines[2].startswith(f"ERROR {tmp_path}/c.txt:3: $greeting is not captured"), r.out
+    assert r.status == 2
+
+
+def test_strict_reaches_every_file(tmp_path: Path, lecture_smtp: Any) -> None:
+    """By status the reply matches; --strict compares its text, in each file."""
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(header(lecture_smtp.url) + "S: 220 *\nC: QUIT\nS: 221 Bye now\n", encoding="utf-8")
+    assert run(str(tmp_path), "--jobs", "2").status == 0
+    r = run(str(tmp_path), "--jobs", "2", "--strict")
+    assert r.status == 1
+    assert [line.split(" ", 2)[:2] for line in r.out.splitlines()[:2]] == [
+        ["FAIL", f"{tmp_path}/a.txt:4"],
+        ["FAIL", f"{tmp_path}/b.txt:4"],
+    ], r.out

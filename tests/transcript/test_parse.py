@@ -291,6 +291,8 @@ def test_crlf_file_bom_and_form_feed() -> None:
         ("<redacted>", 1, "is a line, not an action"),
         ("C: <client connects to service port 99999>", 1, "port 99999"),
         ("C: \ud800", 1, "cannot be encoded"),
+        # Bytes that are not UTF-8 (read with surrogateescape) as the notation writes them.
+        ("\udcff\udcfe\x00binary", 1, "got '\\xff\\xfe\\x00binary'"),
     ],
 )
 def test_malformed_files_name_the_line(text: str, lineno: int, fragment: str) -> None:
