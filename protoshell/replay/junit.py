@@ -57,8 +57,15 @@ def _case(result: FileResult) -> ET.Element:
     return case
 
 
-def junit_tree(results: Sequence[FileResult], not_run: Sequence[str] = (), *, name: str = "protoshell test") -> ET.ElementTree:
-    """The JUnit document for ``results`` (and the paths ``not_run``)."""
+def junit_tree(
+    results: Sequence[FileResult],
+    not_run: Sequence[str] = (),
+    *,
+    name: str = "protoshell test",
+    why_not_run: str = "--fail-fast stopped at an earlier failure",
+) -> ET.ElementTree:
+    """The JUnit document for ``results`` (and the paths ``not_run``,
+    skipped for ``why_not_run``)."""
     failures = sum(1 for r in results if r.outcome == "fail")
     errors = sum(1 for r in results if r.outcome == "error")
     total = sum(r.seconds for r in results)
@@ -75,12 +82,17 @@ def junit_tree(results: Sequence[FileResult], not_run: Sequence[str] = (), *, na
         suite.append(_case(result))
     for path in not_run:
         case = ET.SubElement(suite, "testcase", junit_names(path), time="0")
-        ET.SubElement(case, "skipped", message="not run (--fail-fast stopped at an earlier failure)")
+        ET.SubElement(case, "skipped", message=f"not run ({why_not_run})")
     tree = ET.ElementTree(suite)
     ET.indent(tree)
     return tree
 
 
-def write_junit(path: str, results: Sequence[FileResult], not_run: Sequence[str] = ()) -> None:
+def write_junit(
+    path: str,
+    results: Sequence[FileResult],
+    not_run: Sequence[str] = (),
+    why_not_run: str = "--fail-fast stopped at an earlier failure",
+) -> None:
     """Write the JUnit file; raises OSError if it cannot."""
-    junit_tree(results, not_run).write(path, encoding="utf-8", xml_declaration=True)
+    junit_tree(results, not_run, why_not_run=why_not_run).write(path, encoding="utf-8", xml_declaration=True)

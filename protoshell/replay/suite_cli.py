@@ -135,24 +135,29 @@ def test_main(argv: Sequence[str], *, env: Environment | None = None) -> int:
 
     out = _Output(env)
     results: list[FileResult] = []
+    interrupted = False
     try:
         for result in run_files(paths, options, jobs=jobs, fail_fast=args.fail_fast):
             results.append(result)
             out.line(result.line())
     except KeyboardInterrupt:
+        # What ran is still reported: the JUnit file says which files did
+        # not run, so a CI job cancelled half-way shows what it had found.
+        interrupted = True
         env.error(f"interrupted after {len(results)} of {len(paths)} files")
-        return 130
     not_run = paths[len(results) :]
-    out.line(summary_line(results, len(not_run)))
-    if not not_run:
-        for url in unused_targets(options.targets, results):
-            env.error(f"warning: --target {url} was not used: no transcript here speaks its protocol")
+    if not interrupted:
+        out.line(summary_line(results, len(not_run)))
+        if not not_run:
+            for url in unused_targets(options.targets, results):
+                env.error(f"warning: --target {url} was not used: no transcript here speaks its protocol")
     if args.junit:
         from .junit import write_junit
 
+        why = "interrupted (Ctrl-C)" if interrupted else "--fail-fast stopped at an earlier failure"
         try:
-            write_junit(args.junit, results, not_run)
+            write_junit(args.junit, results, not_run, why)
         except OSError as exc:
             env.error(f"cannot write {args.junit}: {exc.strerror or exc}")
             return ExitStatus.USAGE
-    return int(_status(results))
+    return 130 if interrupted else int(_status(results))

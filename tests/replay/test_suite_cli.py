@@ -6,6 +6,10 @@ transcript (exit 2); a dead target (exit 3); --fail-fast; bad usage."""
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,16 @@ import pytest
 from protoshell.replay.suite_cli import test_main as protoshell_test
 from tests.integration.servers import HOST, free_port
 
-from .suite_files import HTTP_FAIL, PASSWORD_ARGS, SMTP_PASS, SUITE, Urls, header, write_suite
+from .suite_files import (
+    HTTP_FAIL,
+    HTTP_PASS,
+    PASSWORD_ARGS,
+    SMTP_PASS,
+    SUITE,
+    Urls,
+    header,
+    write_suite,
+)
 from .support import Run, fake_env
 
 
@@ -293,3 +306,32 @@ def test_strict_reaches_every_file(tmp_path: Path, lecture_smtp: Any) -> None:
         ["FAIL", f"{tmp_path}/a.txt:4"],
         ["FAIL", f"{tmp_path}/b.txt:4"],
     ], r.out
+
+
+def test_ctrl_c_still_writes_the_junit_file(tmp_path: Path, http_server: Any) -> None:
+    """A CI job cancelled half-way keeps what it found: exit 130, one line on stderr, and the
+    JUnit file with the files that ran and the rest skipped as interrupted (none was written)."""
+    (tmp_path / "a.txt").write_text(header(http_server.url) + HTTP_PASS, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(header(http_server.url) + ":sleep 30\n" + HTTP_PASS, encoding="utf-8")
+    report = tmp_path / "junit.xml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "protoshell", "test", str(tmp_path), "--jobs", "1", "--junit", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        assert first.startswith(f"PASS {tmp_path}/a.txt"), first
+        time.sleep(0.3)  # b.txt is sleeping
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines() == ["protoshell: interrupted after 1 of 2 files"]
+    suite = ET.parse(report).getroot()
+    assert (suite.get("tests"), suite.get("skipped"), suite.get("failures")) == ("2", "1", "0")
+    skipped = suite.findall("testcase/skipped")
+    assert [s.get("message") for s in skipped] == ["not run (interrupted (Ctrl-C))"]
