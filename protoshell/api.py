@@ -185,7 +185,8 @@ class Response:
       with ``save_body``.  ``payloads``: the same bytes, one item per
       payload (each literal of a ``FETCH 1:* RFC822``, in order, for
       ``email.message_from_bytes``; an empty ``{0}`` literal adds none).
-      ``payload_size``: all the payload's bytes, kept or not.
+      ``payload_size``: all the payload's bytes, kept or not (with
+      ``save_body`` on a POP3 ``RETR``/``TOP``: the message's octets in the file).
     - ``truncated``: ``raw`` lacks bytes that came (payload not kept; past
       the first ``LAST_RESPONSE_LINES`` lines only the last line is kept,
       in ``lines`` and ``raw``).
@@ -749,6 +750,9 @@ class Connection:
                 f"cannot write save_body file {saver.path!r}: {unsaved.strerror}", "observer"
             )
         response = collector.response(started)
+        if saver is not None and saver.saved and not response.payload_size:
+            # A POP3 message comes as lines, not payload: what went to the file is its size.
+            response = dataclasses.replace(response, payload_size=saver.saved)
         return response.raise_for_status() if check else response
 
 

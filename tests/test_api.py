@@ -362,6 +362,7 @@ def test_a_pop3_message_streams_to_a_file(dovecot: Dovecot, tmp_path: Path) -> N
         c.send(f"PASS {PASSWORD}", check=True)
         r = c.send("RETR 1", save_body=out)
     assert r.ok and out.read_bytes() == message  # unstuffed, as the message was
+    assert r.payload_size == len(message)  # what the file holds, as for a literal
 
 
 def test_starttls_verified_with_the_ca_and_refused_without(dovecot: Dovecot, tls_ca: TLSCA) -> None:
