@@ -48,7 +48,7 @@ from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolEr
 from ..render.console import OutputClosed
 from ..session import Exchange, NoteLevel, Observer
 from ..target import Target
-from ..transport import TlsInfo, Transport, TransportError, make_ssl_context
+from ..transport import TlsInfo, Transport, TransportError, call_when_idle, make_ssl_context
 from .split import ClientPiece, ClientSplitter
 
 if TYPE_CHECKING:
@@ -73,6 +73,13 @@ UNAVAILABLE: dict[str, bytes] = {
 # proto.base.asks_starttls, which decides): only then is it split before
 # it is forwarded.
 _MAY_ASK_TLS: Final = re.compile(rb"(?i)tls")
+
+# A chunk from the server is framed and shown with the client's next one,
+# this long after it at the latest; past this many bytes or chunks pending
+# (either way), at the loop's next iteration.  See _describe_later.
+SERVER_DELAY: Final = 0.002
+PENDING_BYTES: Final = 64 << 10
+PENDING_CHUNKS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,11 @@ class ProxyConnection:
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
         self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
+        self._pending_bytes = 0
+        self._soon = False  # a call_soon of _describe is on its way
+        self._idle = False  # a call_when_idle of _describe_idle is on its way
+        self._timer = False  # a call_later of _describe_timer is on its way
+        self._loop = asyncio.get_running_loop()
         self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.bytes_up = 0
@@ -369,19 +381,63 @@ class ProxyConnection:
             self._describe_later(False, data)
 
     def _describe_later(self, from_client: bool, data: bytes) -> None:
-        """Frame and show ``data`` once the loop has looked for more I/O:
-        what arrives meanwhile is forwarded first, and the framing, the
-        view and the recording (most of a small turn's cost) happen while
-        the others work.  In order, so the framer learns a command before
-        it frames the answer."""
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._describe)
-        self._pending.append((from_client, data))
+        """Frame and show ``data`` later, in order (the framer learns a
+        command before it frames the answer), while the other side works:
 
-    def _describe(self) -> None:
-        pending, self._pending = self._pending, []
+        - after a chunk from the client, once no I/O is ready
+          (``transport.call_when_idle``): the server works on it meanwhile,
+          and an answer that is already there is forwarded first;
+        - after a chunk from the server, with the client's next chunk,
+          since the client usually answers at once (framing first would
+          delay its next command), or ``SERVER_DELAY`` seconds later if it
+          is quiet (a greeting, an unsolicited line);
+        - at the loop's next iteration (``call_soon``) once more than
+          ``PENDING_BYTES`` are pending (a body: memory and the view stay
+          bounded and live, however busy the legs are).
+        """
+        self._pending.append((from_client, data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes > PENDING_BYTES or len(self._pending) > PENDING_CHUNKS:
+            if not self._soon:
+                self._soon = True
+                self._loop.call_soon(self._describe_soon)
+        elif from_client:
+            if not self._idle:
+                self._idle = True
+                call_when_idle(self._describe_idle)
+        elif not self._timer:
+            self._timer = True
+            self._loop.call_later(SERVER_DELAY, self._describe_timer)
+
+    def _describe_soon(self) -> None:
+        self._soon = False
+        self._describe()
+
+    def _describe_idle(self) -> None:
+        """One pending chunk (the loop polls between two)."""
+        self._idle = False
+        if self._pending:
+            self._describe(1)
+        if self._pending and not self._idle:
+            self._idle = True
+            call_when_idle(self._describe_idle)
+
+    def _describe_timer(self) -> None:
+        self._timer = False
+        if self._pending and not self._idle:
+            self._idle = True
+            call_when_idle(self._describe_idle)
+
+    def _describe(self, most: int = -1) -> None:
+        """Frame and show the chunks forwarded so far (``most``: that many)."""
+        if most < 0 or most >= len(self._pending):
+            pending, self._pending = self._pending, []
+        else:
+            pending, self._pending = self._pending[:most], self._pending[most:]
+        self._pending_bytes -= sum(len(data) for _, data in pending)
         for from_client, data in pending:
             if not self.framing:
+                self._pending, self._pending_bytes = [], 0
                 return
             if from_client:
                 try:
