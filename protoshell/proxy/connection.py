@@ -432,9 +432,10 @@ class ProxyConnection:
         """Frame and show the chunks forwarded so far (``most``: that many)."""
         if most < 0 or most >= len(self._pending):
             pending, self._pending = self._pending, []
+            self._pending_bytes = 0
         else:
             pending, self._pending = self._pending[:most], self._pending[most:]
-        self._pending_bytes -= sum(len(data) for _, data in pending)
+            self._pending_bytes -= sum(len(data) for _, data in pending)
         for from_client, data in pending:
             if not self.framing:
                 self._pending, self._pending_bytes = [], 0
