@@ -39,6 +39,7 @@ import contextlib
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -48,7 +49,14 @@ from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolEr
 from ..render.console import OutputClosed
 from ..session import Exchange, NoteLevel, Observer
 from ..target import Target
-from ..transport import TlsInfo, Transport, TransportError, call_when_idle, make_ssl_context
+from ..transport import (
+    TlsInfo,
+    Transport,
+    TransportError,
+    call_when_idle,
+    io_waiting_check,
+    make_ssl_context,
+)
 from .split import ClientPiece, ClientSplitter
 
 if TYPE_CHECKING:
@@ -127,12 +135,14 @@ class ProxyConnection:
         self.server_hung_up = False
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
-        self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
+        self._pending: deque[tuple[bool, bytes]] = deque()  # forwarded, not yet framed (from_client, bytes)
+        self._unframed = False  # the framer may hold events of a server chunk not yet shown
         self._pending_bytes = 0
         self._soon = False  # a call_soon of _describe is on its way
         self._idle = False  # a call_when_idle of _describe_idle is on its way
         self._timer = False  # a call_later of _describe_timer is on its way
         self._loop = asyncio.get_running_loop()
+        self._io_waiting = io_waiting_check()
         self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.bytes_up = 0
@@ -414,39 +424,48 @@ class ProxyConnection:
         self._describe()
 
     def _describe_idle(self) -> None:
-        """One pending chunk (the loop polls between two)."""
+        """As much as the loop has time for: stop as soon as I/O waits."""
         self._idle = False
-        if self._pending:
-            self._describe(1)
-        if self._pending and not self._idle:
+        if not self._describe(yielding=True) and not self._idle:
             self._idle = True
             call_when_idle(self._describe_idle)
 
     def _describe_timer(self) -> None:
         self._timer = False
-        if self._pending and not self._idle:
+        if (self._pending or self._unframed) and not self._idle:
             self._idle = True
             call_when_idle(self._describe_idle)
 
-    def _describe(self, most: int = -1) -> None:
-        """Frame and show the chunks forwarded so far (``most``: that many)."""
-        if most < 0 or most >= len(self._pending):
-            pending, self._pending = self._pending, []
-            self._pending_bytes = 0
-        else:
-            pending, self._pending = self._pending[:most], self._pending[most:]
-            self._pending_bytes -= sum(len(data) for _, data in pending)
-        for from_client, data in pending:
+    def _describe(self, yielding: bool = False) -> bool:
+        """Frame and show the chunks forwarded so far, in order.
+        ``yielding``: stop between two events as soon as I/O is waiting
+        (True: all done; False: the rest waits)."""
+        if self._unframed and self.framing:
+            self._frame_events(yielding)
+            if self._unframed:
+                return False
+        pending = self._pending
+        first = True
+        while pending:
             if not self.framing:
-                self._pending, self._pending_bytes = [], 0
-                return
+                pending.clear()
+                self._pending_bytes = 0
+                break
+            if yielding and not first and self._io_waiting():
+                return False
+            first = False
+            from_client, data = pending.popleft()
+            self._pending_bytes -= len(data)
             if from_client:
                 try:
                     self._emit_client(self.splitter.feed(data).pieces)
                 except ProtocolError as exc:
                     self._lost_track(f"the client's bytes: {exc}")
             else:
-                self._frame(data)
+                self._frame(data, yielding)
+                if self._unframed:
+                    return False
+        return True
 
     def _server_ended(self, exc: BaseException | None) -> None:
         if self._done.is_set():
@@ -459,12 +478,23 @@ class ProxyConnection:
             self._frame(b"")
         self._finish()
 
-    def _frame(self, data: bytes) -> bool:
+    def _frame(self, data: bytes, yielding: bool = False) -> bool:
         """Frame what the server sent and emit it; True when it agreed to
-        STARTTLS (then ``framer.trailing_data`` is what came after)."""
-        framer = self.framer
+        STARTTLS (then ``framer.trailing_data`` is what came after).
+        ``yielding``: see ``_frame_events``."""
         try:
-            framer.receive_data(data)
+            self.framer.receive_data(data)
+        except ProtocolError as exc:
+            self._lost_track(f"the server's bytes: {exc}")
+            return False
+        return self._frame_events(yielding)
+
+    def _frame_events(self, yielding: bool = False) -> bool:
+        """Emit the events the framer has; ``yielding``: stop after one
+        when I/O is waiting (``_unframed``: the rest is still to come)."""
+        framer = self.framer
+        self._unframed = False
+        try:
             while True:
                 event = framer.next_event()
                 if event is NEED_DATA:
@@ -481,6 +511,9 @@ class ProxyConnection:
                     if not framer.pending:
                         self._starttls_over()
                         asyncio.get_running_loop().call_soon(self._resume_client)
+                if yielding and self._io_waiting():
+                    self._unframed = True
+                    return False
         except ProtocolError as exc:
             self._lost_track(f"the server's bytes: {exc}")
         return False
