@@ -478,9 +478,10 @@ class BusyPollSelector(selectors.DefaultSelector):
         until = self._awake_until
         if timeout is not None:
             until = min(until, start + timeout)
+        peek = self._peek
         while now < until:
-            events = super().select(0)
-            if events:
+            if peek():
+                events = super().select(0)
                 self._awake_until = time.monotonic() + self.spin
                 return events
             now = time.monotonic()
