@@ -8,9 +8,10 @@
 2. 1,000 SMTP commands (NOOP), one per turn, by the same blocking-socket
    client, to aiosmtpd (its own process) directly and through the proxy:
    the median added latency per command (asks for < 50 us) and, for
-   scale, through socat and through the least a Python proxy can be: a bare
-   asyncio forwarder (``--forwarder``, below: ``data_received`` ->
-   ``write``, no framing, no view), the floor under any design on asyncio.
+   scale, through socat and through a bare asyncio forwarder
+   (``--forwarder``, below: ``data_received`` -> ``write``, no framing, no
+   view), the floor of a Python relay that sleeps in ``epoll_wait`` between
+   chunks (the proxy does not: see transport.BusyPollSelector).
 
    Each round measures all four in turn (another order each round), and a
    round's figures are taken against its own direct run.

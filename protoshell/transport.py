@@ -14,6 +14,11 @@ task switch per response, the difference between a replay being slower or
 faster than a loop of ``smtplib`` calls.  Its methods are coroutines that
 never suspend, so the session code is the same for both.
 
+``new_event_loop`` makes the loop ``protoshell proxy`` runs on: its
+``BusyPollSelector`` stays awake a moment after I/O instead of sleeping at
+once (a relay's turn would otherwise pay two wake-ups more than a direct
+one), and runs work that can wait (``call_when_idle``) only when no I/O is.
+
 Every wait has a timeout; every failure becomes a ``TransportError`` whose
 message is one line a person can act on.
 """

@@ -3,8 +3,10 @@
 Each client connection gets its own upstream connection.  Every chunk one
 leg receives is written to the other unchanged (the proxy never rewrites a
 byte) in the event loop's own callback (``Transport.deliver_to``: no task
-switch per turn), and described a moment later, once the loop has looked
-for more I/O (``_describe_later``), in the order the chunks came:
+switch per turn), and described later, when no I/O is waiting, while the
+other side works on it (``_describe_later``: a client's chunk at the
+loop's next idle moment, a server's with the client's next one), in the
+order the chunks came:
 
 - client -> server: ``split.ClientSplitter`` cuts the chunk into command
   lines and payloads and teaches the client-role framer every command.
