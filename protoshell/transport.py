@@ -33,7 +33,6 @@ import socket
 import ssl
 import struct
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -504,17 +503,24 @@ class BusyPollSelector(selectors.DefaultSelector):
         return events
 
 
-_IDLE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BusyPollSelector] = weakref.WeakKeyDictionary()
+class _BusyPollLoop(asyncio.SelectorEventLoop):
+    """A selector loop that knows its ``BusyPollSelector``."""
+
+    def __init__(self) -> None:
+        self.busy_selector = BusyPollSelector()
+        super().__init__(self.busy_selector)
+        self.busy_selector.loop = self
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """An event loop on a ``BusyPollSelector`` (for ``asyncio.Runner``'s
     ``loop_factory``)."""
-    selector = BusyPollSelector()
-    loop = asyncio.SelectorEventLoop(selector)
-    selector.loop = loop
-    _IDLE[loop] = selector
-    return loop
+    return _BusyPollLoop()
+
+
+def _busy_selector() -> BusyPollSelector | None:
+    loop = asyncio.get_running_loop()
+    return loop.busy_selector if isinstance(loop, _BusyPollLoop) else None
 
 
 def _no_io_waiting() -> bool:
@@ -525,17 +531,16 @@ def io_waiting_check() -> Callable[[], bool]:
     """For work done when idle (``call_when_idle``) in small pieces: a
     function that says whether I/O is waiting in the running loop, so that
     the work can stop and let it through (always False on another loop)."""
-    selector = _IDLE.get(asyncio.get_running_loop())
+    selector = _busy_selector()
     return _no_io_waiting if selector is None else selector.io_waiting
 
 
 def call_when_idle(callback: Callable[[], None]) -> None:
     """Run ``callback`` in the running loop once no I/O is ready (see
     ``BusyPollSelector``); on another loop, at its next iteration."""
-    loop = asyncio.get_running_loop()
-    selector = _IDLE.get(loop)
+    selector = _busy_selector()
     if selector is None:
-        loop.call_soon(callback)
+        asyncio.get_running_loop().call_soon(callback)
     else:
         selector.idle.append(callback)
 
