@@ -430,6 +430,10 @@ class Transport:
             await asyncio.sleep(0)
 
 
+# sched_yield(2) where there is one (not on Windows).
+_yield_cpu: Callable[[], None] = getattr(os, "sched_yield", lambda: time.sleep(0))
+
+
 class BusyPollSelector(selectors.DefaultSelector):
     """The event loop's selector for a program that relays small turns
     (``protoshell proxy``): two things the plain one does not do.
@@ -493,7 +497,7 @@ class BusyPollSelector(selectors.DefaultSelector):
             # Anything else runnable on this CPU (often the very peer we
             # are waiting for: the kernel wakes a receiver on the sender's
             # CPU) goes first.
-            os.sched_yield()
+            _yield_cpu()
             now = time.monotonic()
         if timeout is not None:
             timeout = max(0.0, timeout - (now - start))
