@@ -187,3 +187,65 @@ def test_starttls_throws_away_plaintext_already_received(tls_ca: TLSCA) -> None:
     finally:
         listener.close()
         thread.join(5)
+
+
+# -- the proxy's event loop (BusyPollSelector) --------------------------------
+
+
+def test_idle_work_waits_for_io_that_is_ready() -> None:
+    """``call_when_idle`` runs after the I/O callbacks of data already
+    there (a proxy forwards first, frames after); ``io_waiting_check``
+    sees data that is waiting without taking it from the loop."""
+    from protoshell.transport import call_when_idle, io_waiting_check, new_event_loop
+
+    order: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        waiting = io_waiting_check()
+        assert not waiting()
+        loop.add_reader(a.fileno(), lambda: order.append(f"read {a.recv(10)!r}"))
+        b.send(b"x")
+        await asyncio.sleep(0.05)  # read once
+        b.send(b"y")
+        time.sleep(0.01)  # noqa: ASYNC251 - blocks the loop: the byte is there before it looks again
+        assert waiting() and waiting()  # and stays there for the loop
+        call_when_idle(lambda: order.append("idle"))
+        await asyncio.sleep(0.05)
+        loop.remove_reader(a.fileno())
+        a.close()
+        b.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
+    assert order == ["read b'x'", "read b'y'", "idle"]
+
+
+def test_idle_work_on_another_loop_runs_soon() -> None:
+    from protoshell.transport import call_when_idle, io_waiting_check
+
+    done: list[bool] = []
+
+    async def main() -> None:
+        assert io_waiting_check()() is False
+        call_when_idle(lambda: done.append(True))
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert done == [True]
+
+
+def test_the_loop_sleeps_when_nothing_comes() -> None:
+    """Spinning is a moment after I/O, not a habit: a loop waiting for a
+    timer with no I/O at all uses (almost) no CPU."""
+    from protoshell.transport import new_event_loop
+
+    async def main() -> float:
+        cpu = time.process_time()
+        await asyncio.sleep(0.3)
+        return time.process_time() - cpu
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        assert runner.run(main()) < 0.1

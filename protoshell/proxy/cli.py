@@ -167,12 +167,16 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
         except CaError as exc:
             env.error(str(exc))
             return ExitStatus.USAGE
+    from ..transport import new_event_loop
     from .connection import LegOptions
     from .server import ViewOptions
 
     legs = LegOptions(target, args.timeout, args.insecure, args.cafile, client_tls, host)
     view = ViewOptions(args.max_lines, args.hex, args.record, args.record_dir, not args.no_redact)
-    return asyncio.run(_serve(legs, view, listen, args, env, on_ready))
+    # The loop stays awake a moment after I/O and frames when idle: see
+    # transport.BusyPollSelector.
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_serve(legs, view, listen, args, env, on_ready))
 
 
 async def _serve(

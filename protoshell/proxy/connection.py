@@ -3,8 +3,10 @@
 Each client connection gets its own upstream connection.  Every chunk one
 leg receives is written to the other unchanged (the proxy never rewrites a
 byte) in the event loop's own callback (``Transport.deliver_to``: no task
-switch per turn), and described a moment later, once the loop has looked
-for more I/O (``_describe_later``), in the order the chunks came:
+switch per turn), and described later, when no I/O is waiting, while the
+other side works on it (``_describe_later``: a client's chunk at the
+loop's next idle moment, a server's with the client's next one), in the
+order the chunks came:
 
 - client -> server: ``split.ClientSplitter`` cuts the chunk into command
   lines and payloads and teaches the client-role framer every command.
@@ -39,6 +41,7 @@ import contextlib
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -48,7 +51,14 @@ from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolEr
 from ..render.console import OutputClosed
 from ..session import Exchange, NoteLevel, Observer
 from ..target import Target
-from ..transport import TlsInfo, Transport, TransportError, make_ssl_context
+from ..transport import (
+    TlsInfo,
+    Transport,
+    TransportError,
+    call_when_idle,
+    io_waiting_check,
+    make_ssl_context,
+)
 from .split import ClientPiece, ClientSplitter
 
 if TYPE_CHECKING:
@@ -73,6 +83,13 @@ UNAVAILABLE: dict[str, bytes] = {
 # proto.base.asks_starttls, which decides): only then is it split before
 # it is forwarded.
 _MAY_ASK_TLS: Final = re.compile(rb"(?i)tls")
+
+# A chunk from the server is framed and shown with the client's next one,
+# this long after it at the latest; past this many bytes or chunks pending
+# (either way), at the loop's next iteration.  See _describe_later.
+SERVER_DELAY: Final = 0.002
+PENDING_BYTES: Final = 64 << 10
+PENDING_CHUNKS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +140,14 @@ class ProxyConnection:
         self._closed_clean = False  # the server's close, as its framer judged it
         self._starttls_asked = False
         self._held = b""  # what the client sent in the chunk after its STARTTLS
-        self._pending: list[tuple[bool, bytes]] = []  # forwarded, not yet framed (from_client, bytes)
+        self._pending: deque[tuple[bool, bytes]] = deque()  # forwarded, not yet framed (from_client, bytes)
+        self._unframed = False  # the framer may hold events of a server chunk not yet shown
+        self._pending_bytes = 0
+        self._soon = False  # a call_soon of _describe is on its way
+        self._idle = False  # a call_when_idle of _describe_idle is on its way
+        self._timer = False  # a call_later of _describe_timer is on its way
+        self._loop = asyncio.get_running_loop()
+        self._io_waiting = io_waiting_check()
         self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.bytes_up = 0
@@ -376,27 +400,81 @@ class ProxyConnection:
             self._describe_later(False, data)
 
     def _describe_later(self, from_client: bool, data: bytes) -> None:
-        """Frame and show ``data`` once the loop has looked for more I/O:
-        what arrives meanwhile is forwarded first, and the framing, the
-        view and the recording (most of a small turn's cost) happen while
-        the others work.  In order, so the framer learns a command before
-        it frames the answer."""
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._describe)
-        self._pending.append((from_client, data))
+        """Frame and show ``data`` later, in order (the framer learns a
+        command before it frames the answer), while the other side works:
 
-    def _describe(self) -> None:
-        pending, self._pending = self._pending, []
-        for from_client, data in pending:
+        - after a chunk from the client, once no I/O is ready
+          (``transport.call_when_idle``): the server works on it meanwhile,
+          and an answer that is already there is forwarded first;
+        - after a chunk from the server, with the client's next chunk,
+          since the client usually answers at once (framing first would
+          delay its next command), or ``SERVER_DELAY`` seconds later if it
+          is quiet (a greeting, an unsolicited line);
+        - at the loop's next iteration (``call_soon``) once more than
+          ``PENDING_BYTES`` are pending (a body: memory and the view stay
+          bounded and live, however busy the legs are).
+        """
+        self._pending.append((from_client, data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes > PENDING_BYTES or len(self._pending) > PENDING_CHUNKS:
+            if not self._soon:
+                self._soon = True
+                self._loop.call_soon(self._describe_soon)
+        elif from_client:
+            if not self._idle:
+                self._idle = True
+                call_when_idle(self._describe_idle)
+        elif not self._timer:
+            self._timer = True
+            self._loop.call_later(SERVER_DELAY, self._describe_timer)
+
+    def _describe_soon(self) -> None:
+        self._soon = False
+        self._describe()
+
+    def _describe_idle(self) -> None:
+        """As much as the loop has time for: stop as soon as I/O waits."""
+        self._idle = False
+        if not self._describe(yielding=True) and not self._idle:
+            self._idle = True
+            call_when_idle(self._describe_idle)
+
+    def _describe_timer(self) -> None:
+        self._timer = False
+        if (self._pending or self._unframed) and not self._idle:
+            self._idle = True
+            call_when_idle(self._describe_idle)
+
+    def _describe(self, yielding: bool = False) -> bool:
+        """Frame and show the chunks forwarded so far, in order.
+        ``yielding``: stop between two events as soon as I/O is waiting
+        (True: all done; False: the rest waits)."""
+        if self._unframed and self.framing:
+            self._frame_events(yielding)
+            if self._unframed:
+                return False
+        pending = self._pending
+        first = True
+        while pending:
             if not self.framing:
-                return
+                pending.clear()
+                self._pending_bytes = 0
+                break
+            if yielding and not first and self._io_waiting():
+                return False
+            first = False
+            from_client, data = pending.popleft()
+            self._pending_bytes -= len(data)
             if from_client:
                 try:
                     self._emit_client(self.splitter.feed(data).pieces)
                 except ProtocolError as exc:
                     self._lost_track(f"the client's bytes: {exc}")
             else:
-                self._frame(data)
+                self._frame(data, yielding)
+                if self._unframed:
+                    return False
+        return True
 
     def _server_ended(self, exc: BaseException | None) -> None:
         if self._done.is_set():
@@ -419,12 +497,23 @@ class ProxyConnection:
             self.note("the client is told so in its protocol and disconnected")
         self._finish()
 
-    def _frame(self, data: bytes) -> bool:
+    def _frame(self, data: bytes, yielding: bool = False) -> bool:
         """Frame what the server sent and emit it; True when it agreed to
-        STARTTLS (then ``framer.trailing_data`` is what came after)."""
-        framer = self.framer
+        STARTTLS (then ``framer.trailing_data`` is what came after).
+        ``yielding``: see ``_frame_events``."""
         try:
-            framer.receive_data(data)
+            self.framer.receive_data(data)
+        except ProtocolError as exc:
+            self._lost_track(f"the server's bytes: {exc}")
+            return False
+        return self._frame_events(yielding)
+
+    def _frame_events(self, yielding: bool = False) -> bool:
+        """Emit the events the framer has; ``yielding``: stop after one
+        when I/O is waiting (``_unframed``: the rest is still to come)."""
+        framer = self.framer
+        self._unframed = False
+        try:
             while True:
                 event = framer.next_event()
                 if event is NEED_DATA:
@@ -449,6 +538,9 @@ class ProxyConnection:
                     if not framer.pending:
                         self._starttls_over()
                         asyncio.get_running_loop().call_soon(self._resume_client)
+                if yielding and self._io_waiting():
+                    self._unframed = True
+                    return False
         except ProtocolError as exc:
             self._lost_track(f"the server's bytes: {exc}")
         return False

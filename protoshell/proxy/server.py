@@ -175,6 +175,13 @@ class BatchedOutput:
     def isatty(self) -> bool:
         return self.stream.isatty()
 
+    @property
+    def rich_proxied_file(self) -> BatchedOutput:
+        """rich's ``Console.file`` asks for this at every write; without it
+        the question went through ``__getattr__`` to the stream and an
+        AttributeError each time (a tenth of the view's cost)."""
+        return self
+
     def __getattr__(self, name: str) -> object:  # encoding, fileno... for rich
         return getattr(self.stream, name)
 

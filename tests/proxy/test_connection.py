@@ -379,6 +379,27 @@ def test_an_upstream_dying_mid_response_closes_the_client(proxy_factory: ProxyFa
     assert err.count("\n") == 1 and err.startswith("protoshell: connection 1: the server"), err
 
 
+def test_what_the_server_says_unasked_is_shown_while_the_client_is_silent(proxy_factory: ProxyFactory) -> None:
+    """A server's chunk is framed with the client's next one, or a moment
+    later when the client says nothing (a greeting, an unsolicited line):
+    the view never waits for the client."""
+    script = [("send", b"220 hi\r\n"), ("expect", b"NOOP"), ("send", b"250 ok\r\n421 going away\r\n"), ("expect", b"QUIT")]
+    with ScriptedServer(script) as server:
+        proxy = proxy_factory(f"smtp://{server.url_host}")
+        with socket.create_connection((proxy.host, proxy.port), timeout=TIMEOUT) as sock:
+            f = sock.makefile("rb")
+            assert f.readline() == b"220 hi\r\n"
+            proxy.wait_for("S: 220 hi", timeout=2.0)
+            sock.sendall(b"NOOP\r\n")
+            assert f.readline() == b"250 ok\r\n"
+            assert f.readline() == b"421 going away\r\n"
+            out = proxy.wait_for("S: 421 going away", timeout=2.0)
+            assert out.index("S: 220 hi") < out.index("C: NOOP") < out.index("S: 250 ok") < out.index("S: 421 going away")
+            sock.sendall(b"QUIT\r\n")
+            f.close()
+        proxy.wait_for("connection 1 closed")
+
+
 def test_twenty_concurrent_clients(smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path) -> None:
     proxy = proxy_factory(smtp_server.url, "--record-dir", str(tmp_path / "recs"))
     errors: list[BaseException] = []
