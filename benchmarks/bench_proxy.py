@@ -11,9 +11,10 @@
    scale, through socat and through a bare asyncio forwarder
    (``--forwarder``, below: ``data_received`` -> ``write``, no framing, no
    view), the floor of a Python relay that sleeps in ``epoll_wait`` between
-   chunks (the proxy does not: see transport.BusyPollSelector).
+   chunks (the proxy does not: see transport.BusyPollSelector), and the
+   proxy with ``--busy-poll 0``, which sleeps at once like them.
 
-   Each round measures all four in turn (another order each round), and a
+   Each round measures all five in turn (another order each round), and a
    round's figures are taken against its own direct run.
 
     python benchmarks/bench_proxy.py [--http-mb 100] [--runs 3] [--commands 1000] [--rounds 15] [--only http|smtp]
@@ -51,10 +52,10 @@ def vm_hwm_kib(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def proxy(target: str, ca_dir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """`protoshell proxy TARGET` on a free port; yields (port, process)."""
+def proxy(target: str, ca_dir: Path, *extra: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`protoshell proxy TARGET [EXTRA...]` on a free port; yields (port, process)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "protoshell", "proxy", target, "--listen", "127.0.0.1:0", "--ca-dir", str(ca_dir)],
+        [sys.executable, "-m", "protoshell", "proxy", target, "--listen", "127.0.0.1:0", "--ca-dir", str(ca_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=ENV,
@@ -239,6 +240,9 @@ def smtp_turns(count: int, runs: int, work: Path) -> None:
                 "socat": stack.enter_context(socat("127.0.0.1", port)),
                 "bare": stack.enter_context(bare_forwarder(port)),
                 "proxy": stack.enter_context(proxy(f"smtp://127.0.0.1:{port}", work / "pca"))[0],
+                "asleep": stack.enter_context(
+                    proxy(f"smtp://127.0.0.1:{port}", work / "pca", "--busy-poll", "0")
+                )[0],
             }
             names = list(ports)
             medians: dict[str, list[float]] = {name: [] for name in names}
@@ -257,7 +261,12 @@ def smtp_turns(count: int, runs: int, work: Path) -> None:
 
     print(f"SMTP {count} NOOPs one per turn (aiosmtpd), median per command; {runs} interleaved rounds:")
     print("  " + "   ".join(f"{name} {statistics.median(medians[name]):.1f} us" for name in names))
-    for name, label in (("socat", "socat"), ("bare", "the bare asyncio forwarder"), ("proxy", "the proxy")):
+    for name, label in (
+        ("socat", "socat"),
+        ("bare", "the bare asyncio forwarder"),
+        ("proxy", "the proxy"),
+        ("asleep", "the proxy with --busy-poll 0"),
+    ):
         a, m = added(name, medians), added(name, means)
         print(f"  {label} adds {statistics.median(a):.1f} us per command (rounds: {a[0]:.1f} to {a[-1]:.1f}; "
               f"mean per command: {statistics.median(m):.1f} us)")

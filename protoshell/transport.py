@@ -453,10 +453,12 @@ class BusyPollSelector(selectors.DefaultSelector):
     ``loop`` is set by ``new_event_loop``; without it idle work is handed
     to ``call_soon`` (a plain loop behaves as before)."""
 
-    spin = 0.0005
+    spin = 0.0005  # seconds; 0: sleep at once, as a plain selector does
 
-    def __init__(self) -> None:
+    def __init__(self, spin: float | None = None) -> None:
         super().__init__()
+        if spin is not None:
+            self.spin = spin
         self.loop: asyncio.AbstractEventLoop | None = None
         self.idle: deque[Callable[[], None]] = deque()
         self._awake_until = 0.0
@@ -510,16 +512,17 @@ class BusyPollSelector(selectors.DefaultSelector):
 class _BusyPollLoop(asyncio.SelectorEventLoop):
     """A selector loop that knows its ``BusyPollSelector``."""
 
-    def __init__(self) -> None:
-        self.busy_selector = BusyPollSelector()
+    def __init__(self, spin: float | None = None) -> None:
+        self.busy_selector = BusyPollSelector(spin)
         super().__init__(self.busy_selector)
         self.busy_selector.loop = self
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """An event loop on a ``BusyPollSelector`` (for ``asyncio.Runner``'s
-    ``loop_factory``)."""
-    return _BusyPollLoop()
+def new_event_loop(spin: float | None = None) -> asyncio.AbstractEventLoop:
+    """An event loop on a ``BusyPollSelector`` that stays awake ``spin``
+    seconds after I/O (its default without; 0 never); for
+    ``asyncio.Runner``'s ``loop_factory``."""
+    return _BusyPollLoop(spin)
 
 
 def _busy_selector() -> BusyPollSelector | None:

@@ -249,3 +249,58 @@ def test_the_loop_sleeps_when_nothing_comes() -> None:
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         assert runner.run(main()) < 0.1
+
+
+
+def _yields_for_spaced_reads(spin: float, monkeypatch: pytest.MonkeyPatch, reads: int = 50) -> int:
+    """How often the proxy's loop gave up the CPU while spinning (``sched_yield``), while
+    ``reads`` bytes come 2 ms apart."""
+    from protoshell import transport
+
+    yields = 0
+
+    def counted() -> None:
+        nonlocal yields
+        yields += 1
+
+    monkeypatch.setattr(transport, "_yield_cpu", counted)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        got = asyncio.Event()
+        count = 0
+
+        def read() -> None:
+            nonlocal count
+            count += len(a.recv(reads))
+            if count >= reads:
+                got.set()
+
+        def send() -> None:
+            for _ in range(reads):
+                time.sleep(0.002)
+                b.send(b"x")
+
+        loop.add_reader(a.fileno(), read)
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            await asyncio.wait_for(got.wait(), 10)
+        finally:
+            sender.join(5)
+            loop.remove_reader(a.fileno())
+            a.close()
+            b.close()
+
+    with asyncio.Runner(loop_factory=lambda: transport.new_event_loop(spin)) as runner:
+        runner.run(main())
+    return yields
+
+
+def test_busy_poll_0_never_spins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``protoshell proxy --busy-poll 0`` sleeps at once after I/O, as a plain loop does:
+    no CPU between turns.  The default stays awake 0.5 ms after each read."""
+    assert _yields_for_spaced_reads(0.0, monkeypatch) == 0
+    assert _yields_for_spaced_reads(0.0005, monkeypatch) > 50

@@ -45,6 +45,8 @@ def _env() -> tuple[Environment, io.StringIO, io.StringIO]:
         # Found at the first connection (a one-line "SSLError" per client), or never.
         (["https://127.0.0.1:1", "--cafile", __file__], "--cafile"),
         (["smtp://127.0.0.1:1", "--timeout", "nan"], "--timeout must be more than 0 seconds"),
+        (["smtp://127.0.0.1:1", "--busy-poll", "-1"], "--busy-poll must be 0 to 1000000 microseconds"),
+        (["smtp://127.0.0.1:1", "--busy-poll", "nan"], "--busy-poll must be 0 to 1000000 microseconds"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str) -> None:
