@@ -18,7 +18,10 @@ while ``replay --set password=...`` runs ``:auth`` again.  With
 ``plain_auth_as_meta`` (``protoshell proxy``, whose client types no
 meta-commands) a client's own ``AUTH PLAIN <initial response>`` (smtplib's
 and curl's way; IMAP's ``AUTHENTICATE PLAIN`` with SASL-IR) is recorded so
-too, as ``:auth plain USER`` with the user taken from the response.
+too, as ``:auth plain USER`` with the user taken from the response; and an
+``AUTH LOGIN`` (``AUTHENTICATE LOGIN``), whose user comes in the client's
+first response: the lines until then are held, and written as they came
+when that response is no user name (or the server refuses the mechanism).
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Final, TextIO
 
 from .proto.base import ConnectionClosed, Payload, ResponseEnd, ServerLine
 from .session import Exchange
@@ -52,6 +55,7 @@ class Recorder:
         # Record a redacted AUTH PLAIN with its initial response as :auth (see above).
         self.plain_auth_as_meta = False
         self._auth_meta = False  # inside such an :auth, until its final reply
+        self._login_held: list[Exchange] | None = None  # since an AUTH LOGIN, until its user
 
     @classmethod
     def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -106,17 +110,54 @@ class Recorder:
         if self._auth_meta and isinstance(event, ResponseEnd) and event.outcome != "continue":
             self._meta = self._auth_meta = False  # the final reply (RFC 4954 4): :auth is over
             return
-        if (
-            self.plain_auth_as_meta
-            and not self._meta
-            and ex.direction == "C"
-            and self.writer.redactor is not None
-            and (user := plain_auth_user(ex.raw, self.target.protocol)) is not None
-        ):
-            self._end_payload()
-            self.writer.meta("auth", "plain", user)
-            self._meta = self._auth_meta = True
+        if self._login_held is not None and self._held_login(ex):
             return
+        if self.plain_auth_as_meta and not self._meta and ex.direction == "C" and self.writer.redactor is not None:
+            if (user := plain_auth_user(ex.raw, self.target.protocol)) is not None:
+                self._auth_as_meta("plain", user)
+                return
+            login, initial = login_auth(ex.raw, self.target.protocol)
+            if login and initial is None:
+                self._login_held = [ex]
+                return
+            if login and initial is not None and (user := login_user(initial)) is not None:
+                self._auth_as_meta("login", user)
+                return
+        self._record(ex)
+
+    def _auth_as_meta(self, mechanism: str, user: str, server_lines: Sequence[Exchange] = ()) -> None:
+        """Write ``:auth MECHANISM USER``; the dialogue's server lines become comments."""
+        self._end_payload()
+        self.writer.meta("auth", mechanism, user)
+        for held in server_lines:
+            if isinstance(held.event, ServerLine):
+                self.writer.comment(f"S: {held.raw.decode('utf-8', 'replace').rstrip()}")
+        self._meta = self._auth_meta = True
+
+    def _held_login(self, ex: Exchange) -> bool:
+        """After ``AUTH LOGIN``: hold the server's prompt until the client's
+        first response, the user (draft-murchison-sasl-login 2).  True when
+        ``ex`` was taken care of."""
+        held = self._login_held
+        assert held is not None
+        event = ex.event
+        if ex.direction == "C" and isinstance(held[-1].event, ResponseEnd):
+            self._login_held = None
+            user = login_user(ex.raw)
+            if user is not None:
+                self._auth_as_meta("login", user, held[1:])
+                return True
+        elif ex.direction != "C" and not (isinstance(event, ResponseEnd) and event.outcome != "continue"):
+            held.append(ex)  # the prompt (334 VXNlcm5hbWU6) and its turn's end
+            return True
+        else:  # refused (504), or not the dialogue expected: as it came
+            self._login_held = None
+        for earlier in held:
+            self._record(earlier)
+        return False
+
+    def _record(self, ex: Exchange) -> None:
+        event = ex.event
         if self._meta and not isinstance(event, ConnectionClosed):
             if ex.direction == "S" and isinstance(event, ServerLine):
                 self.writer.comment(f"S: {ex.raw.decode('utf-8', 'replace').rstrip()}")
@@ -167,6 +208,33 @@ class Recorder:
 
 
 _PLAIN_IR = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) PLAIN ([A-Za-z0-9+/]+={0,2})\r?\n?", re.IGNORECASE)
+
+
+_LOGIN: Final = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) LOGIN(?: (\S+))?\r?\n?", re.IGNORECASE)
+
+
+def login_auth(line: bytes, protocol: str) -> tuple[bool, bytes | None]:
+    """Is ``line`` ``AUTH LOGIN`` (SMTP, POP3) or ``tag AUTHENTICATE LOGIN``
+    (IMAP), and its initial response if any (smtplib sends the user so,
+    RFC 4954 4); without one, the user comes in the next line."""
+    m = _LOGIN.fullmatch(line)
+    if m is None:
+        return False, None
+    if protocol == "imap":
+        command = m[1] is not None and m[2].upper() == b"AUTHENTICATE"
+    else:
+        command = protocol in ("smtp", "pop3") and m[1] is None and m[2].upper() == b"AUTH"
+    return command, m[3] if command else None
+
+
+def login_user(line: bytes) -> str | None:
+    """The user in a LOGIN mechanism's first response (base64), when
+    ``:auth login USER`` would send the same; else None."""
+    try:
+        user = base64.b64decode(line.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user if user and user.isprintable() and not any(c.isspace() for c in user) else None
 
 
 def plain_auth_user(line: bytes, protocol: str) -> str | None:

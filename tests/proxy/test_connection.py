@@ -80,7 +80,8 @@ def test_smtp_auth_is_redacted_in_the_recording(
         assert code == 235
     proxy.wait_for("connection 1 closed")
     text = rec.read_text()
-    assert "<redacted>" in text
+    # PLAIN after the 334: its response redacted; LOGIN: ``:auth login USER``, no secret line.
+    assert ("<redacted>" if mechanism == "PLAIN" else f":auth login {USER}\n") in text, text
     import base64
 
     for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode(), base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()):
@@ -106,6 +107,74 @@ def test_smtplib_auth_plain_is_recorded_as_auth_and_replays_with_the_password(
     assert f"\n:auth plain {USER}\n# S: 235 " in text and "\nC: noop\nS: 250 " in text, text
     assert "AUTH PLAIN" not in text and PASSWORD not in text
     assert_replays(rec, smtp_server.url, "--set", f"password={PASSWORD}")
+
+
+@pytest.mark.parametrize("smtp_server", ["auth"], indirect=True)
+@pytest.mark.parametrize("initial_response", [True, False], ids=["user-on-the-auth-line", "user-after-334"])
+def test_smtplib_auth_login_is_recorded_as_auth_and_replays_with_the_password(
+    smtp_server: SMTPServer, proxy_factory: ProxyFactory, tmp_path: Path, initial_response: bool
+) -> None:
+    """AUTH LOGIN (smtplib sends the user on the AUTH line; other clients after the
+    334 prompt): its base64 lines, recorded ``<redacted>``, could not be replayed; recorded
+    ``:auth login USER`` with the server's prompts as comments, ``--set password=`` replays it."""
+    rec = tmp_path / "login.txt"
+    proxy = proxy_factory(smtp_server.url, "--record", str(rec))
+    with smtplib.SMTP(proxy.host, proxy.port, timeout=TIMEOUT) as s:
+        s.ehlo("me")
+        s.user, s.password = USER, PASSWORD
+        assert s.auth("LOGIN", s.auth_login, initial_response_ok=initial_response)[0] == 235
+        s.noop()
+    proxy.wait_for("connection 1 closed")
+    text = rec.read_text()
+    assert f"\n:auth login {USER}\n# S: 334 " in text and "# S: 235 " in text, text
+    assert "\nC: noop\nS: 250 " in text, text
+    assert "C: AUTH LOGIN" not in text and "<redacted>" not in text and PASSWORD not in text
+    assert_replays(rec, smtp_server.url, "--set", f"password={PASSWORD}")
+
+
+def test_a_refused_auth_login_is_recorded_as_it_came(tmp_path: Path) -> None:
+    """A server that refuses the mechanism (504): nothing to turn into :auth; the lines held
+    while waiting for the user are written as they came, in order."""
+    from protoshell.proto.base import ResponseEnd, ServerLine
+    from protoshell.recorder import Recorder
+    from protoshell.session import Exchange
+    from protoshell.target import parse_target
+
+    path = tmp_path / "refused.txt"
+    recorder = Recorder.open(str(path), parse_target("smtp://127.0.0.1:2525"))
+    recorder.plain_auth_as_meta = True
+    refusal = b"504 5.5.4 Unrecognized authentication type\r\n"
+    for ex in (
+        Exchange("C", b"AUTH LOGIN\r\n", None, 0.0),
+        Exchange("S", refusal, ServerLine(refusal, "504", "error"), 0.0),
+        Exchange("S", b"", ResponseEnd(b"", "504", "error"), 0.0),
+        Exchange("C", b"QUIT\r\n", None, 0.0),
+    ):
+        recorder(ex)
+    recorder.close()
+    lines = path.read_text().splitlines()
+    at = lines.index("C: AUTH LOGIN")
+    assert lines[at + 1 : at + 3] == ["S: 504 5.5.4 Unrecognized authentication type", "C: QUIT"]
+
+
+@pytest.mark.parametrize(
+    ("line", "protocol", "login", "user"),
+    [
+        (b"AUTH LOGIN\r\n", "smtp", True, None),
+        (b"AUTH LOGIN Ym9i\r\n", "smtp", True, "bob"),
+        (b"auth login\r\n", "pop3", True, None),
+        (b"A1 AUTHENTICATE LOGIN\r\n", "imap", True, None),
+        (b"AUTH LOGIN\r\n", "imap", False, None),  # no tag: not IMAP's command
+        (b"AUTH PLAIN\r\n", "smtp", False, None),
+        (b"AUTH LOGIN !!!\r\n", "smtp", True, None),  # not base64: no user, recorded as it came
+    ],
+)
+def test_which_login_lines_become_auth(line: bytes, protocol: str, login: bool, user: str | None) -> None:
+    from protoshell.recorder import login_auth, login_user
+
+    is_login, initial = login_auth(line, protocol)
+    assert is_login == login
+    assert (login_user(initial) if initial is not None else None) == user
 
 
 @pytest.mark.parametrize(
