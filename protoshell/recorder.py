@@ -18,10 +18,11 @@ while ``replay --set password=...`` runs ``:auth`` again.  With
 ``plain_auth_as_meta`` (``protoshell proxy``, whose client types no
 meta-commands) a client's own ``AUTH PLAIN <initial response>`` (smtplib's
 and curl's way; IMAP's ``AUTHENTICATE PLAIN`` with SASL-IR) is recorded so
-too, as ``:auth plain USER`` with the user taken from the response; and an
-``AUTH LOGIN`` (``AUTHENTICATE LOGIN``), whose user comes in the client's
-first response: the lines until then are held, and written as they came
-when that response is no user name (or the server refuses the mechanism).
+too, as ``:auth plain USER`` with the user taken from the response; and so
+are ``AUTH LOGIN`` and ``AUTH PLAIN`` without an initial response, whose
+user comes in the client's first response after the server's prompt: the
+lines until then are held, and written as they came when that response
+names no user (or the server refuses the mechanism).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class Recorder:
         # Record a redacted AUTH PLAIN with its initial response as :auth (see above).
         self.plain_auth_as_meta = False
         self._auth_meta = False  # inside such an :auth, until its final reply
-        self._login_held: list[Exchange] | None = None  # since an AUTH LOGIN, until its user
+        # Since an AUTH PLAIN/LOGIN without an initial response: its mechanism
+        # and the exchanges held until the client's first response, the user.
+        self._sasl_held: tuple[str, list[Exchange]] | None = None
 
     @classmethod
     def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -110,18 +113,21 @@ class Recorder:
         if self._auth_meta and isinstance(event, ResponseEnd) and event.outcome != "continue":
             self._meta = self._auth_meta = False  # the final reply (RFC 4954 4): :auth is over
             return
-        if self._login_held is not None and self._held_login(ex):
+        if self._sasl_held is not None and self._held_sasl(ex):
             return
-        if self.plain_auth_as_meta and not self._meta and ex.direction == "C" and self.writer.redactor is not None:
-            if (user := plain_auth_user(ex.raw, self.target.protocol)) is not None:
-                self._auth_as_meta("plain", user)
+        if (
+            self.plain_auth_as_meta
+            and not self._meta
+            and ex.direction == "C"
+            and self.writer.redactor is not None
+            and (start := sasl_start(ex.raw, self.target.protocol)) is not None
+        ):
+            mechanism, initial = start
+            if initial is None:
+                self._sasl_held = (mechanism, [ex])
                 return
-            login, initial = login_auth(ex.raw, self.target.protocol)
-            if login and initial is None:
-                self._login_held = [ex]
-                return
-            if login and initial is not None and (user := login_user(initial)) is not None:
-                self._auth_as_meta("login", user)
+            if (user := sasl_user(mechanism, initial)) is not None:
+                self._auth_as_meta(mechanism, user)
                 return
         self._record(ex)
 
@@ -134,24 +140,24 @@ class Recorder:
                 self.writer.comment(f"S: {held.raw.decode('utf-8', 'replace').rstrip()}")
         self._meta = self._auth_meta = True
 
-    def _held_login(self, ex: Exchange) -> bool:
-        """After ``AUTH LOGIN``: hold the server's prompt until the client's
-        first response, the user (draft-murchison-sasl-login 2).  True when
-        ``ex`` was taken care of."""
-        held = self._login_held
-        assert held is not None
+    def _held_sasl(self, ex: Exchange) -> bool:
+        """After ``AUTH PLAIN`` or ``AUTH LOGIN`` with no initial response:
+        hold the server's prompt until the client's first response, which
+        names the user.  True when ``ex`` was taken care of."""
+        assert self._sasl_held is not None
+        mechanism, held = self._sasl_held
         event = ex.event
         if ex.direction == "C" and isinstance(held[-1].event, ResponseEnd):
-            self._login_held = None
-            user = login_user(ex.raw)
+            self._sasl_held = None
+            user = sasl_user(mechanism, ex.raw)
             if user is not None:
-                self._auth_as_meta("login", user, held[1:])
+                self._auth_as_meta(mechanism, user, held[1:])
                 return True
         elif ex.direction != "C" and not (isinstance(event, ResponseEnd) and event.outcome != "continue"):
-            held.append(ex)  # the prompt (334 VXNlcm5hbWU6) and its turn's end
+            held.append(ex)  # the prompt (334, "+ ") and its turn's end
             return True
         else:  # refused (504), or not the dialogue expected: as it came
-            self._login_held = None
+            self._sasl_held = None
         for earlier in held:
             self._record(earlier)
         return False
@@ -207,55 +213,46 @@ class Recorder:
         self.writer.close()
 
 
-_PLAIN_IR = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) PLAIN ([A-Za-z0-9+/]+={0,2})\r?\n?", re.IGNORECASE)
+_SASL_START: Final = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) (PLAIN|LOGIN)(?: (\S+))?\r?\n?", re.IGNORECASE)
 
 
-_LOGIN: Final = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) LOGIN(?: (\S+))?\r?\n?", re.IGNORECASE)
-
-
-def login_auth(line: bytes, protocol: str) -> tuple[bool, bytes | None]:
-    """Is ``line`` ``AUTH LOGIN`` (SMTP, POP3) or ``tag AUTHENTICATE LOGIN``
-    (IMAP), and its initial response if any (smtplib sends the user so,
-    RFC 4954 4); without one, the user comes in the next line."""
-    m = _LOGIN.fullmatch(line)
+def sasl_start(line: bytes, protocol: str) -> tuple[str, bytes | None] | None:
+    """``("plain" | "login", initial response or None)`` when ``line``
+    starts a PLAIN or LOGIN exchange in the protocol's own form: ``AUTH``
+    (SMTP, RFC 4954 4; POP3, RFC 5034 4) or ``tag AUTHENTICATE`` (IMAP,
+    RFC 3501 6.2.2; SASL-IR, RFC 4959 3); else None."""
+    m = _SASL_START.fullmatch(line)
     if m is None:
-        return False, None
+        return None
     if protocol == "imap":
         command = m[1] is not None and m[2].upper() == b"AUTHENTICATE"
     else:
         command = protocol in ("smtp", "pop3") and m[1] is None and m[2].upper() == b"AUTH"
-    return command, m[3] if command else None
+    return (m[3].decode().lower(), m[4]) if command else None
 
 
-def login_user(line: bytes) -> str | None:
-    """The user in a LOGIN mechanism's first response (base64), when
-    ``:auth login USER`` would send the same; else None."""
+def sasl_user(mechanism: str, response: bytes) -> str | None:
+    """The user in a client's (first) response, when ``:auth MECHANISM USER``
+    would send the same: PLAIN's ``authzid NUL user NUL password`` with no
+    authorization identity other than the user (RFC 4616 2), LOGIN's user
+    (draft-murchison-sasl-login 2); a user without spaces.  Else None."""
     try:
-        user = base64.b64decode(line.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(response.strip(), validate=True)
+        if mechanism == "plain":
+            parts = decoded.split(b"\0")
+            if len(parts) != 3 or parts[0] not in (b"", parts[1]):
+                return None
+            decoded = parts[1]
+        user = decoded.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
     return user if user and user.isprintable() and not any(c.isspace() for c in user) else None
 
 
 def plain_auth_user(line: bytes, protocol: str) -> str | None:
-    """The user of ``AUTH PLAIN <initial response>`` (SMTP, RFC 4954 4; POP3,
-    RFC 5034 4) or ``tag AUTHENTICATE PLAIN <...>`` (IMAP, RFC 4959 3), when
-    ``:auth plain USER`` would send the same: no authorization identity
-    other than the user (RFC 4616 2), a user without spaces.  Else None."""
-    m = _PLAIN_IR.fullmatch(line)
-    if m is None:
+    """The user of ``AUTH PLAIN <initial response>`` (``tag AUTHENTICATE
+    PLAIN <...>`` in IMAP), as ``sasl_user`` finds it; else None."""
+    start = sasl_start(line, protocol)
+    if start is None or start[0] != "plain" or start[1] is None:
         return None
-    if protocol == "imap":
-        command = m[1] is not None and m[2].upper() == b"AUTHENTICATE"
-    else:
-        command = protocol in ("smtp", "pop3") and m[1] is None and m[2].upper() == b"AUTH"
-    if not command:
-        return None
-    try:
-        parts = base64.b64decode(m[3], validate=True).split(b"\0")
-        if len(parts) != 3 or not parts[1] or parts[0] not in (b"", parts[1]):
-            return None
-        user = parts[1].decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user if user.isprintable() and not any(c.isspace() for c in user) else None
+    return sasl_user("plain", start[1])

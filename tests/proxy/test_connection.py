@@ -80,8 +80,8 @@ def test_smtp_auth_is_redacted_in_the_recording(
         assert code == 235
     proxy.wait_for("connection 1 closed")
     text = rec.read_text()
-    # PLAIN after the 334: its response redacted; LOGIN: ``:auth login USER``, no secret line.
-    assert ("<redacted>" if mechanism == "PLAIN" else f":auth login {USER}\n") in text, text
+    # No initial response: the user comes after the 334; recorded ``:auth MECH USER``.
+    assert f":auth {mechanism.lower()} {USER}\n" in text and "<redacted>" not in text, text
     import base64
 
     for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode(), base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()):
@@ -158,23 +158,27 @@ def test_a_refused_auth_login_is_recorded_as_it_came(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "protocol", "login", "user"),
+    ("line", "protocol", "start", "user"),
     [
-        (b"AUTH LOGIN\r\n", "smtp", True, None),
-        (b"AUTH LOGIN Ym9i\r\n", "smtp", True, "bob"),
-        (b"auth login\r\n", "pop3", True, None),
-        (b"A1 AUTHENTICATE LOGIN\r\n", "imap", True, None),
-        (b"AUTH LOGIN\r\n", "imap", False, None),  # no tag: not IMAP's command
-        (b"AUTH PLAIN\r\n", "smtp", False, None),
-        (b"AUTH LOGIN !!!\r\n", "smtp", True, None),  # not base64: no user, recorded as it came
+        (b"AUTH LOGIN\r\n", "smtp", ("login", None), None),
+        (b"AUTH LOGIN Ym9i\r\n", "smtp", ("login", b"Ym9i"), "bob"),
+        (b"auth login\r\n", "pop3", ("login", None), None),
+        (b"A1 AUTHENTICATE LOGIN\r\n", "imap", ("login", None), None),
+        (b"AUTH PLAIN\r\n", "smtp", ("plain", None), None),
+        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", ("plain", b"AGJvYgByZWRxdWVlbg=="), "bob"),
+        (b"AUTH LOGIN\r\n", "imap", None, None),  # no tag: not IMAP's command
+        (b"AUTH CRAM-MD5\r\n", "smtp", None, None),
+        (b"AUTH LOGIN !!!\r\n", "smtp", ("login", b"!!!"), None),  # not base64: recorded as it came
     ],
 )
-def test_which_login_lines_become_auth(line: bytes, protocol: str, login: bool, user: str | None) -> None:
-    from protoshell.recorder import login_auth, login_user
+def test_which_sasl_lines_become_auth(
+    line: bytes, protocol: str, start: tuple[str, bytes | None] | None, user: str | None
+) -> None:
+    from protoshell.recorder import sasl_start, sasl_user
 
-    is_login, initial = login_auth(line, protocol)
-    assert is_login == login
-    assert (login_user(initial) if initial is not None else None) == user
+    assert sasl_start(line, protocol) == start
+    if start is not None and start[1] is not None:
+        assert sasl_user(start[0], start[1]) == user
 
 
 @pytest.mark.parametrize(
@@ -220,6 +224,25 @@ def test_pop3_retr_through_the_proxy_and_the_recording_replays(
 
 
 # -- IMAP ------------------------------------------------------------------------------------
+
+
+def test_imap_authenticate_plain_after_the_prompt_is_recorded_as_auth_and_replays(
+    dovecot: Dovecot, proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    """imaplib's authenticate() sends AUTHENTICATE PLAIN, waits for '+', then the response:
+    recorded ``:auth plain USER`` (the user from that response), it replays with --set."""
+    rec = tmp_path / "imap-auth.txt"
+    proxy = proxy_factory(dovecot.imap_url, "--record", str(rec))
+    imap = imaplib.IMAP4(proxy.host, proxy.port, timeout=TIMEOUT)
+    typ, _ = imap.authenticate("PLAIN", lambda _challenge: f"\0{USER}\0{PASSWORD}".encode())
+    assert typ == "OK"
+    imap.select("INBOX")
+    imap.logout()
+    proxy.wait_for("connection 1 closed")
+    text = rec.read_text()
+    assert f"\n:auth plain {USER}\n" in text and "AUTHENTICATE" not in text, text
+    assert "<redacted>" not in text and PASSWORD not in text
+    assert_replays(rec, dovecot.imap_url, "--set", f"password={PASSWORD}")
 
 
 def test_imap_big_literal_passes_intact_and_the_recording_replays(
