@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
+from typing import Final
 
 MECHANISMS: tuple[str, ...] = ("PLAIN", "LOGIN")
 
@@ -90,3 +92,40 @@ def auth_dialogue(protocol: str, mechanism: str, user: str, password: str) -> Au
         # tell the two base64 lines apart; redact both.
         return AuthDialogue(mech, command + b" LOGIN", (name, secret), (0, 1))
     raise AuthError(f"unknown mechanism {mechanism!r}; :auth knows {', '.join(MECHANISMS)}")
+
+
+# -- a client's own SASL exchange, seen from outside (the proxy's recordings) --
+
+_SASL_START: Final = re.compile(rb"(?:(\S+) )?(AUTH|AUTHENTICATE) (PLAIN|LOGIN)(?: (\S+))?\r?\n?", re.IGNORECASE)
+
+
+def sasl_start(line: bytes, protocol: str) -> tuple[str, bytes | None] | None:
+    """``("plain" | "login", initial response or None)`` when ``line``
+    starts a PLAIN or LOGIN exchange in the protocol's own form: ``AUTH``
+    (SMTP, RFC 4954 4; POP3, RFC 5034 4) or ``tag AUTHENTICATE`` (IMAP,
+    RFC 3501 6.2.2; SASL-IR, RFC 4959 3); else None."""
+    m = _SASL_START.fullmatch(line)
+    if m is None:
+        return None
+    word = _AUTH_COMMAND.get(protocol)
+    tagged = protocol == "imap"  # IMAP's commands carry a tag
+    command = word is not None and m[2].upper() == word and (m[1] is not None) == tagged
+    return (m[3].decode().lower(), m[4]) if command else None
+
+
+def sasl_user(mechanism: str, response: bytes) -> str | None:
+    """The user in a client's (first) response, when ``:auth MECHANISM USER``
+    would send the same: PLAIN's ``authzid NUL user NUL password`` with no
+    authorization identity other than the user (RFC 4616 2), LOGIN's user
+    (draft-murchison-sasl-login 2); a user without spaces.  Else None."""
+    try:
+        decoded = base64.b64decode(response.strip(), validate=True)
+        if mechanism == "plain":
+            parts = decoded.split(b"\0")
+            if len(parts) != 3 or parts[0] not in (b"", parts[1]):
+                return None
+            decoded = parts[1]
+        user = decoded.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user if user and user.isprintable() and not any(c.isspace() for c in user) else None

@@ -12,6 +12,8 @@ from protoshell.auth import (
     decode_challenge,
     login_responses,
     plain_response,
+    sasl_start,
+    sasl_user,
 )
 
 
@@ -59,3 +61,28 @@ def test_errors() -> None:
 def test_decode_challenge() -> None:
     assert decode_challenge("VXNlcm5hbWU6") == "Username:"
     assert decode_challenge("not base64!") == ""
+
+
+# -- a client's own exchange, as the proxy records it --
+
+
+@pytest.mark.parametrize(
+    ("line", "protocol", "start", "user"),
+    [
+        (b"AUTH LOGIN\r\n", "smtp", ("login", None), None),
+        (b"AUTH LOGIN Ym9i\r\n", "smtp", ("login", b"Ym9i"), "bob"),
+        (b"auth login\r\n", "pop3", ("login", None), None),
+        (b"A1 AUTHENTICATE LOGIN\r\n", "imap", ("login", None), None),
+        (b"AUTH PLAIN\r\n", "smtp", ("plain", None), None),
+        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", ("plain", b"AGJvYgByZWRxdWVlbg=="), "bob"),
+        (b"AUTH LOGIN\r\n", "imap", None, None),  # no tag: not IMAP's command
+        (b"AUTH CRAM-MD5\r\n", "smtp", None, None),
+        (b"AUTH LOGIN !!!\r\n", "smtp", ("login", b"!!!"), None),  # not base64: recorded as it came
+    ],
+)
+def test_which_sasl_lines_become_auth(
+    line: bytes, protocol: str, start: tuple[str, bytes | None] | None, user: str | None
+) -> None:
+    assert sasl_start(line, protocol) == start
+    if start is not None and start[1] is not None:
+        assert sasl_user(start[0], start[1]) == user

@@ -158,30 +158,6 @@ def test_a_refused_auth_login_is_recorded_as_it_came(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "protocol", "start", "user"),
-    [
-        (b"AUTH LOGIN\r\n", "smtp", ("login", None), None),
-        (b"AUTH LOGIN Ym9i\r\n", "smtp", ("login", b"Ym9i"), "bob"),
-        (b"auth login\r\n", "pop3", ("login", None), None),
-        (b"A1 AUTHENTICATE LOGIN\r\n", "imap", ("login", None), None),
-        (b"AUTH PLAIN\r\n", "smtp", ("plain", None), None),
-        (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", ("plain", b"AGJvYgByZWRxdWVlbg=="), "bob"),
-        (b"AUTH LOGIN\r\n", "imap", None, None),  # no tag: not IMAP's command
-        (b"AUTH CRAM-MD5\r\n", "smtp", None, None),
-        (b"AUTH LOGIN !!!\r\n", "smtp", ("login", b"!!!"), None),  # not base64: recorded as it came
-    ],
-)
-def test_which_sasl_lines_become_auth(
-    line: bytes, protocol: str, start: tuple[str, bytes | None] | None, user: str | None
-) -> None:
-    from protoshell.recorder import sasl_start, sasl_user
-
-    assert sasl_start(line, protocol) == start
-    if start is not None and start[1] is not None:
-        assert sasl_user(start[0], start[1]) == user
-
-
-@pytest.mark.parametrize(
     ("line", "protocol", "user"),
     [
         (b"AUTH PLAIN AGJvYgByZWRxdWVlbg==\r\n", "smtp", "bob"),
