@@ -360,6 +360,11 @@ async def _save_body(shell: Shell, arg: str) -> None:
         path = shell.stop_saving()
         shell.note(f"no longer saving bodies (last file: {path})" if path else "not saving bodies")
         return
+    if shell.protocol == "smtp":
+        # An SMTP server's replies are lines, never a body (RFC 5321 4.2): the
+        # flag would wait for ever, and the message text is the user's own.
+        shell.warn("SMTP replies carry no body to save: :save-body is for HTTP bodies, IMAP literals and POP3 RETR/TOP")
+        return
     shell.start_saving(os.path.expanduser(arg))
     shell.note(f"the next body or literal goes to {arg}")
 

@@ -63,6 +63,9 @@ def test_meta_help_explain_last_and_unknown(smtp_server: SMTPServer) -> None:
         sh.expect(r"^round trip: [0-9.]+ ms")
         sh.line(":frobnicate")
         sh.expect(r"unknown meta-command :frobnicate")
+        # SMTP replies are lines, never a body: the flag would stay on for ever.
+        sh.line(":save-body /tmp/never-written.eml")
+        sh.expect(r"SMTP replies carry no body to save")
         sh.line("::help")
         sh.expect(r"^C: :help$")
         sh.expect(r"^S: 500 ")
