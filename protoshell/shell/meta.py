@@ -167,6 +167,13 @@ async def _auth(shell: Shell, arg: str) -> None:
         return
     mechanism, user = words
     offered = getattr(shell.framer, "auth_mechanisms", ())
+    if shell.protocol == "smtp" and getattr(shell.framer, "ehlo_keywords", None) and not offered:
+        # RFC 4954 3: AUTH is an EHLO extension; unoffered, the answer is 503
+        # (Postfix and most servers offer it only once TLS is on).
+        on_tls = shell.session is not None and shell.session.tls is not None
+        tls = "" if on_tls else "; many servers offer it only after :starttls (and EHLO again)"
+        shell.warn(f"this server's EHLO offered no AUTH{tls}; nothing sent (type AUTH ... to try anyway)")
+        return
     if offered and mechanism.upper() not in offered:
         shell.warn(f"the server offers {' '.join(offered)}, not {mechanism.upper()}; trying anyway")
     try:

@@ -208,6 +208,23 @@ def test_auth_reads_password_and_redacts(
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_auth_where_ehlo_offered_none_says_so_and_asks_no_password(smtp_server: SMTPServer) -> None:
+    """Postfix offers AUTH only after STARTTLS: :auth asked for the password, sent it, and
+    the server's 503 came after the user had typed it."""
+    with running_shell(smtp_server.url) as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line("EHLO me")
+        sh.expect(r"^S: 250 ")
+        sh.line(":auth plain bob")
+        sh.expect(r"this server's EHLO offered no AUTH; many servers offer it only after :starttls")
+        sh.line("NOOP")  # a command, not taken for a password
+        sh.expect(r"^C: NOOP$")
+        sh.expect(r"^S: 250 ")
+        sh.line(":quit")
+        assert sh.wait_exit() == 0
+    assert "C: AUTH" not in sh.text
+
+
 def test_starttls_upgrades_and_summarises(smtp_server_factory: object, tls_ca: object) -> None:
     server = smtp_server_factory("starttls")  # type: ignore[operator]
     with running_shell(server.url, "--cafile", str(tls_ca.ca_cert)) as sh:  # type: ignore[attr-defined]
