@@ -173,7 +173,10 @@ class Checker:
                     "it has more to list than the transcript (more messages?)"
                 )
             elif want is None and got == END_OF_ANSWER:
-                reason = "expected another line, the server ended the answer (a lone '.'): it has fewer"
+                reason = (
+                    "expected another line, the server ended the answer (a lone '.'): "
+                    "it has less to list than the transcript (fewer messages?)"
+                )
             elif want is None:
                 reason = "expected a data line (no status), the server sent a status line"
             elif got is None:
