@@ -259,7 +259,18 @@ class DemoPrinter:
             self.console.print()
 
     def comment(self, text: str) -> None:
-        self.console.print(Text(f"# {safe(text)}", style="protoshell.note"))
+        # The lesson's prose, wrapped at words and indented under its "# "
+        # (the console soft-wraps server lines, which the terminal then cuts
+        # anywhere: at a projector's 60 columns "li / sts more").
+        body = Text(safe(text), style="protoshell.note")
+        width = self.console.width
+        if len(text) + 2 <= width:
+            self.console.print(Text("# ", style="protoshell.note") + body)
+            return
+        lines = body.wrap(self.console, max(10, width - 2))
+        for line in lines:
+            line.rstrip()
+            self.console.print(Text("# ", style="protoshell.note") + line)
 
 
 def recording_console(*, theme_name: str = "default", width: int = 100) -> Console:

@@ -120,3 +120,17 @@ def test_exports_have_the_title(tmp_path: Path) -> None:
 def test_safe_shows_controls_as_escapes() -> None:
     assert safe("a\x1bb") == "a\\x1bb"
     assert safe("\\Seen") == "\\Seen"
+
+
+def test_demo_comments_wrap_at_words_on_a_narrow_projector() -> None:
+    """A lesson's long comment at 60 columns: whole words, each line a comment."""
+    out = io.StringIO()
+    console = make_console(out, color=False, width=60)
+    text = "What differs from the lecture's server: its EHLO answer lists more extensions (SIZE with the limit, SMTPUTF8)"
+    DemoPrinter(console).comment(text)
+    DemoPrinter(console).comment("short")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("# ") and len(line) <= 60 for line in lines), lines
+    assert " ".join(line[2:].strip() for line in lines[:2]) == text
+    assert lines[2] == "# short"
