@@ -21,6 +21,7 @@ of them answers a HEAD (RFC 9112 6.3: no body).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -60,9 +61,12 @@ from .http_wire import (
     preview,
 )
 
+# RFC 9112 3: method SP request-target SP HTTP-version (what a client sends).
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d\Z")
+
+
 # ---------------------------------------------------------------------------
 # Events (client role)
-
 
 @dataclass(frozen=True, slots=True)
 class HttpStatusLine(ServerLine):
@@ -508,7 +512,11 @@ class HttpClientFramer(ReceivingSide):
             return True
         parsed = parse_status_line(text.decode("latin-1"))
         if parsed is None:
-            raise RemoteProtocolError(f"not an HTTP status line: {preview(line)}")
+            hint = ""
+            if _REQUEST_LINE.match(text):
+                # The lecture's lab, step 1: the echo server sends the request back.
+                hint = " (a request line: the server sent a request back, as an echo server does)"
+            raise RemoteProtocolError(f"not an HTTP status line: {preview(line)}{hint}")
         version, code, reason = parsed
         if CTL_RE.search(text):
             raise RemoteProtocolError(f"control character in the status line: {preview(line)}")

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..proto.base import BodyLine, ConnectionClosed, Payload, ResponseEnd, ServerLine, strip_eol
+from ..proto.http_client import HttpResponseHead
 from ..proto.imap import ImapLine
 from ..session import Exchange
 from .cut import DEFAULT_MAX_LINES, LineCut
@@ -215,6 +216,11 @@ class ExchangeRenderer:
         if isinstance(event, ServerLine):
             self._remember_content_type(event)
             self._line("S", ex.raw, outcome_style(event.outcome))
+        elif isinstance(event, HttpResponseHead) and event.warnings:
+            # What the framer tolerated but a debugger should say: the lab
+            # server's bare LF line ends, Content-Length with chunked...
+            for warning in event.warnings:
+                self._print(Text(f"# warning: {warning}", style="protoshell.note.warning"))
         elif ex.raw:
             for line in _split_wire_lines(ex.raw):
                 self._line("S", line, "protoshell.data")

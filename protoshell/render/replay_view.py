@@ -18,14 +18,17 @@ transcript holding raw control characters cannot drive the terminal.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from rich import box
+from rich._export_format import CONSOLE_SVG_FORMAT  # rich.console re-exports it, untyped
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.rule import Rule
 from rich.table import Table
+from rich.terminal_theme import MONOKAI
 from rich.text import Text
 
 from .cut import DEFAULT_MAX_LINES, LineCut
@@ -259,7 +262,18 @@ class DemoPrinter:
             self.console.print()
 
     def comment(self, text: str) -> None:
-        self.console.print(Text(f"# {safe(text)}", style="protoshell.note"))
+        # The lesson's prose, wrapped at words and indented under its "# "
+        # (the console soft-wraps server lines, which the terminal then cuts
+        # anywhere: at a projector's 60 columns "li / sts more").
+        body = Text(safe(text), style="protoshell.note")
+        width = self.console.width
+        if len(text) + 2 <= width:
+            self.console.print(Text("# ", style="protoshell.note") + body)
+            return
+        lines = body.wrap(self.console, max(10, width - 2))
+        for line in lines:
+            line.rstrip()
+            self.console.print(Text("# ", style="protoshell.note") + line)
 
 
 def recording_console(*, theme_name: str = "default", width: int = 100) -> Console:
@@ -302,14 +316,26 @@ body {{{{
 
 
 def export_html(console: Console, path: str, *, title: str) -> None:
-    """Write what ``console`` recorded as a stand-alone HTML page titled ``title``."""
+    """Write what ``console`` recorded as a stand-alone HTML page titled ``title``.
+
+    On the terminal colours of the SVG export (a dark page): on rich's
+    default white page the client's lines, bold bright white, were
+    invisible, and they are what a handout is for."""
     safe_title = html.escape(title).replace("{", "{{").replace("}", "}}")
-    console.save_html(path, code_format=_HTML_FORMAT.format(title=safe_title))
+    console.save_html(path, theme=MONOKAI, code_format=_HTML_FORMAT.format(title=safe_title))
+
+
+# rich's SVG frame, without the @font-face rules that fetch Fira Code from a
+# CDN: a handout must be self-contained (opened offline, in class, it would
+# wait on the network), and a local monospace font does as well.
+_SVG_FORMAT = re.sub(r"\s*@font-face \{\{.*?\}\}", "", CONSOLE_SVG_FORMAT, flags=re.DOTALL)
+_SVG_FORMAT = _SVG_FORMAT.replace("<!-- Generated with Rich https://www.textualize.io -->", "<!-- Generated with Rich -->")
+_SVG_FORMAT = _SVG_FORMAT.replace("font-family: Fira Code, monospace;", "font-family: 'Fira Code', 'DejaVu Sans Mono', monospace;")
 
 
 def export_svg(console: Console, path: str, *, title: str) -> None:
     """Write what ``console`` recorded as an SVG picture with ``title`` in its frame."""
-    console.save_svg(path, title=title)
+    console.save_svg(path, title=title, theme=MONOKAI, code_format=_SVG_FORMAT)
 
 
 def print_rows(console: Console, rows: Iterable[Row], *, title: str, target: str | None, line_numbers: bool = False) -> None:

@@ -36,6 +36,7 @@ sizes are the lecture's server's, not yours.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -173,7 +174,10 @@ class Checker:
                     "it has more to list than the transcript (more messages?)"
                 )
             elif want is None and got == END_OF_ANSWER:
-                reason = "expected another line, the server ended the answer (a lone '.'): it has fewer"
+                reason = (
+                    "expected another line, the server ended the answer (a lone '.'): "
+                    "it has less to list than the transcript (fewer messages?)"
+                )
             elif want is None:
                 reason = "expected a data line (no status), the server sent a status line"
             elif got is None:
@@ -186,13 +190,17 @@ class Checker:
         captures = pattern.match(actual.raw)
         if captures is None:
             names = ", ".join(f"${n}" for n in pattern.names)
-            return Check(
-                False,
-                f"the status matches, but {names} cannot be captured: the text around it differs",
-                {},
-                want,
-                got,
-            )
+            reason = f"the status matches, but {names} cannot be captured: the text around it differs"
+            field = _other_field(self.protocol, expected.decoded, actual.text)
+            if field is not None:
+                # A header line in place of another (the lab server sends no
+                # Date): header lines have no status, so say which one.
+                reason = (
+                    f"expected the server's {field[0]} header here, it sent {field[1]}: "
+                    f"it sends no {field[0]} header (or sends it further down: an 'S: ...' line before this one skips to it), "
+                    f"so {names} cannot be captured"
+                )
+            return Check(False, reason, {}, want, got)
         return Check(True, "", captures, want, got)
 
     # -- SMTP: a multi-line reply is one reply, whatever its length --------
@@ -238,3 +246,18 @@ class Checker:
 
     def status_text(self, status: str | None) -> str:
         return _show_status(status)
+
+
+_FIELD_NAME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):")
+
+
+def _other_field(protocol: str, expected: str, actual: str) -> tuple[str, str] | None:
+    """(expected name, actual name) when both are HTTP header lines of
+    different names (RFC 9112 5: field-name ":" ...), else None."""
+    if protocol not in ("http", "https"):
+        return None
+    want = _FIELD_NAME.match(expected)
+    got = _FIELD_NAME.match(actual)
+    if want is None or got is None or want.group(1).lower() == got.group(1).lower():
+        return None
+    return want.group(1), got.group(1)

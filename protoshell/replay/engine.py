@@ -159,6 +159,11 @@ class Engine:
         self._reading = False
         self._quiet_turn = False  # waited ``settle`` in vain since the last exchange
         self._skip_answers = False
+        # A mismatch since the last line sent: the transcript's further lines
+        # of that answer which the server has no counterpart for (a listing
+        # one line short, the message of a RETR answered -ERR) are its
+        # consequences, skipped rather than each shown as one more mismatch.
+        self._turn_mismatched = False
         self._last_end: ResponseEnd | None = None
         self._last_response: list[bytes] = []
         self._response_bytes = 0
@@ -224,6 +229,7 @@ class Engine:
         actual_status: str | None = None,
     ) -> None:
         m = Mismatch(self.transcript.source, lineno, expected, actual, reason, expected_status, actual_status)
+        self._turn_mismatched = True
         self.mismatches.append(m)
         self._report(ReplayEvent("mismatch", lineno, mismatch=m))
         if not self.options.keep_going:
@@ -261,6 +267,8 @@ class Engine:
         if isinstance(step, Comment):
             self._report(ReplayEvent("comment", step.lineno, step.text))
             return
+        if not isinstance(step, (ServerLine, Comment)) and not (isinstance(step, Narration) and step.side == "S"):
+            self._turn_mismatched = False  # a new turn
         if isinstance(step, ClientLine):
             self._skip_answers = False
             await self._client(index, step)
@@ -582,6 +590,9 @@ class Engine:
                 if kin is not None:
                     actual = describe_actual(kin)
                     reason += f"; its {kin.text.split(':', 1)[0]} line differs"
+            elif item is None and self._turn_mismatched:
+                self._report(ReplayEvent("skipped", step.lineno, expected, count=1))
+                return
             elif item is None:
                 reason = "the server sent nothing more (its answer had ended)"
             elif isinstance(item, ActualClose):
@@ -639,6 +650,9 @@ class Engine:
                 size += len(item.raw) - (1 if item.raw.startswith(b".") else 0)
                 item = await self._peek(step.lineno)
             actual = ActualPayload(size)
+        elif item is None and self._turn_mismatched:
+            self._report(ReplayEvent("skipped", step.lineno, expected, count=1))
+            return
         else:
             reason = "expected a payload, the server sent nothing more" if item is None else "expected a payload"
             self._mismatch(step.lineno, expected, self._actual_text(item), reason)

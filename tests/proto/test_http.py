@@ -503,6 +503,9 @@ ERRORS = [
     ("not HTTP at all", b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP status line"),
     ("lower-case protocol name", b"http/1.1 200 OK\r\n", "not an HTTP status line"),
     ("two-digit status", b"HTTP/1.1 20 OK\r\n", "not an HTTP status line"),
+    # The lecture's lab, step 1: an echo server sends the request back.
+    ("a request line sent back", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+     r"not an HTTP status line: .*GET / HTTP/1\.1.* \(a request line: the server sent a request back, as an echo server does\)"),
     ("header line without a colon", b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
      "invalid header line"),
     ("whitespace before the colon", b"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n",

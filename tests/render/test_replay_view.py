@@ -120,3 +120,40 @@ def test_exports_have_the_title(tmp_path: Path) -> None:
 def test_safe_shows_controls_as_escapes() -> None:
     assert safe("a\x1bb") == "a\\x1bb"
     assert safe("\\Seen") == "\\Seen"
+
+
+def test_demo_comments_wrap_at_words_on_a_narrow_projector() -> None:
+    """A lesson's long comment at 60 columns: whole words, each line a comment."""
+    out = io.StringIO()
+    console = make_console(out, color=False, width=60)
+    text = "What differs from the lecture's server: its EHLO answer lists more extensions (SIZE with the limit, SMTPUTF8)"
+    DemoPrinter(console).comment(text)
+    DemoPrinter(console).comment("short")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("# ") and len(line) <= 60 for line in lines), lines
+    assert " ".join(line[2:].strip() for line in lines[:2]) == text
+    assert lines[2] == "# short"
+
+
+def test_handouts_show_the_client_lines_and_fetch_nothing(tmp_path: Path) -> None:
+    """The HTML handout's client text has a colour other than its page's
+    (bold bright white on white was invisible), and neither export loads
+    anything from the network (the SVG fetched Fira Code from a CDN)."""
+    import re
+
+    console: Console = recording_console(width=60)
+    console.print(TranscriptView([Row(1, "C: ", "EHLO bar.com", "protoshell.client")], title="t", target=None))
+    page = tmp_path / "a.html"
+    export_html(console, str(page), title="t")
+    text = page.read_text()
+    background = re.search(r"background-color: (#[0-9a-f]{6})", text)
+    assert background is not None
+    span = re.search(r'<span class="(r\d+)">EHLO bar.com</span>', text)
+    assert span is not None, text
+    rule = re.search(r"\." + span.group(1) + r" \{color: (#[0-9a-f]{6})", text)
+    assert rule is not None and rule.group(1) != background.group(1), (rule, background)
+    svg = tmp_path / "a.svg"
+    export_svg(console, str(svg), title="t")
+    for exported in (text, svg.read_text()):
+        assert not re.findall(r"url\((?!#)|https?://(?!www\.w3\.org/2000/svg)", exported)

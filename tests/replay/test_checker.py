@@ -154,3 +154,14 @@ def test_an_smtp_multiline_reply_is_one_reply_by_status() -> None:
     strict = Checker("smtp", strict=True)
     assert not strict.reply_goes_on(expected("250 HELP"), line(b"250-SMTPUTF8\r\n", "250-"))
     assert not Checker("pop3").reply_ended(expected("+OK"), line(b"+OK\r\n", "+OK"))
+
+
+def test_a_header_to_capture_from_that_the_server_does_not_send_is_named() -> None:
+    """The lab server sends no Date: the reason names the headers, not
+    'the status matches' (header lines have no status)."""
+    check = Checker("http").line(expected("Date: $weekday, $day $month $year $time GMT"), line(b"Content-Type: text/html\r\n", None))
+    assert not check.ok
+    assert check.reason.startswith("expected the server's Date header here, it sent Content-Type: it sends no Date header")
+    assert "status matches" not in check.reason
+    same = Checker("http").line(expected("Date: $weekday, x"), line(b"date: Mon 23 May\r\n", None))
+    assert "cannot be captured: the text around it differs" in same.reason  # same header: as before

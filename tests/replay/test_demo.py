@@ -106,3 +106,24 @@ def test_demo_cuts_a_long_retr_at_max_lines(dovecot: object, tmp_path: object) -
     assert len(lines) < 40, r.out[-2000:]
     assert "S: line 1" in lines and "S: line 2" not in lines  # 2 header lines, then 2 of the body
     assert f"S: <server sends 3002 lines ({len(message)} octets) of message text: first 4 lines shown (--max-lines)>" in lines
+
+
+def test_demo_a_shorter_pop3_listing_is_one_difference(mail_services: object, tmp_path: object) -> None:
+    """The lecture's POP3 lesson (two messages) against a maildrop of one:
+    the LIST is one line short, said once, and the demo goes on in step."""
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", mail_services.smtp_port, timeout=10) as smtp:  # type: ignore[attr-defined]
+        smtp.sendmail("smith@bar.com", ["bob@localhost"], "Subject: one\r\n\r\nhello\r\n")
+    url = mail_services.urls()["pop3"]  # type: ignore[attr-defined]
+    r = demo(str(TRANSCRIPTS / "offline" / "mail-pop3-lecture.txt"), "--target", url, "--pace", "0", "--no-wait")
+    assert r.status == 1
+    # LIST one line short, RETR 2 and DELE 2 refused: three differences, and
+    # not their echoes ("the server sent nothing more" for the "." and the
+    # message text the transcript has after them).
+    assert r.out.count("mismatch at") == 3, r.out
+    assert all(f"mail-pop3-lecture.txt:{n}" in r.out for n in (34, 43, 47))
+    assert not any(f"mail-pop3-lecture.txt:{n}" in r.out for n in (35, 44, 45)), r.out
+    assert "nothing more" not in r.out
+    assert "fewer messages?" in r.out
+    assert "C: QUIT   [goodbye]" in r.out.splitlines()
