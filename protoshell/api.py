@@ -36,6 +36,11 @@ costs bounded memory.
 
 from __future__ import annotations
 
+# pytest leaves this module's frames out of a failing test's traceback
+# (`--fulltrace` shows them): a test that calls `c.send(..., check=True)`
+# fails at its own line with RefusedError's one line, not in the API's insides.
+__tracebackhide__ = True
+
 import contextlib
 import dataclasses
 import email.message
@@ -44,7 +49,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Any, ClassVar, Concatenate, Final, ParamSpec, Self, TextIO, TypeVar, cast
@@ -142,13 +147,19 @@ def _error_for(exc: SessionError) -> Error:
     return NetworkError(message, exc.kind)
 
 
-@contextlib.contextmanager
-def _mapped() -> Iterator[None]:
-    """SessionError, the session's one error type, as the API's exceptions."""
-    try:
-        yield
-    except SessionError as exc:
-        raise _error_for(exc) from None
+class _mapped:
+    """SessionError, the session's one error type, as the API's exceptions.
+
+    A class, not a ``contextlib.contextmanager``: the error is raised in this
+    module's frame, which pytest hides (``__tracebackhide__`` above), not in
+    contextlib's, which it would show in a test's failure."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, SessionError):
+            raise _error_for(exc) from None
 
 
 def _drive(coro: Coroutine[Any, Any, _T]) -> _T:

@@ -21,6 +21,7 @@ configured targets, ``{protocol: URL}``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,17 @@ def _file_nodeid(parent: pytest.Collector, path: Path) -> str:
     return nodeid.replace(os.sep, "/")
 
 
+# The runner's hints name `protoshell test`'s options ("pass --set password=SECRET");
+# under pytest the same options are spelled so.
+_PLUGIN_OPTION = re.compile(r"(?<![\w-])--(set|strict|timeout|cafile|insecure|target)\b")
+
+
+def plugin_options(message: str) -> str:
+    """A runner message with its option names as pytest takes them
+    (``--set`` -> ``--protoshell-set``)."""
+    return _PLUGIN_OPTION.sub(r"--protoshell-\1", message)
+
+
 class TranscriptFailed(Exception):
     """An item's transcript did not pass; ``result`` says how."""
 
@@ -176,8 +188,8 @@ class TranscriptItem(pytest.Item):
         result = error.result
         m = result.mismatch
         if m is None:
-            return result.line().removeprefix("FAIL ").removeprefix("ERROR ")
-        return f"{m.where}: {m.reason}\n  expected: {m.expected}\n       got: {m.actual}"
+            return plugin_options(result.line().removeprefix("FAIL ").removeprefix("ERROR "))
+        return f"{m.where}: {plugin_options(m.reason)}\n  expected: {m.expected}\n       got: {m.actual}"
 
     def reportinfo(self) -> tuple[Path, None, str]:
         return self.path, None, f"transcript {self.nodeid}"

@@ -908,3 +908,39 @@ def test_the_example_type_checks_strictly_against_the_package(tmp_path: Path) ->
         env={**os.environ, "MYPYPATH": str(site)},
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+A_USERS_TESTS = """\
+import protoshell
+
+def test_refused():
+    with protoshell.connect("{smtp}", timeout=10) as c:
+        c.send("EHLO me")
+        c.send("MAIL FROM:<smith@bar.com>")
+        c.send("RCPT TO:<green@foo.com>", check=True)
+
+def test_down():
+    with protoshell.connect("smtp://127.0.0.1:{dead}", timeout=10) as c:
+        c.send("NOOP")
+"""
+
+
+def test_a_failing_pytest_test_shows_its_own_line_not_the_apis_insides(tmp_path: Path) -> None:
+    """A team's pytest test that uses the API: the failure points at the test's
+    line and says the one-line error; it showed api.py's guarded, send,
+    _exchange, raise_for_status (and contextlib's __exit__) with their source."""
+    from tests.integration.test_mail_targets import cli_env
+    from tests.replay.support import running_lecture_smtp
+
+    with running_lecture_smtp() as server:
+        (tmp_path / "test_mail.py").write_text(A_USERS_TESTS.format(smtp=server.url, dead=free_port()))
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "test_mail.py"],
+            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60, check=False,
+        )
+    out = r.stdout
+    assert r.returncode == 1, out + r.stderr
+    assert "2 failed" in out
+    assert re.search(r"\nE +protoshell\.api\.RefusedError: the server refused: 550 No such user here\n", out)
+    assert re.search(r"\nE +protoshell\.api\.NetworkError: connection refused by 127\.0\.0\.1:", out)
+    assert "api.py" not in out and "contextlib" not in out and "def raise_for_status" not in out

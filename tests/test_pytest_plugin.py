@@ -137,6 +137,27 @@ def test_a_bad_option_is_a_usage_error(folder: Path, args: list[str], message: s
     assert message in r.stderr
 
 
+AUTH_NEEDS_PASSWORD = """\
+S: 220 foo.com Simple Mail Transfer Service Ready
+C: EHLO bar.com
+S: 250 foo.com
+:auth plain bob
+C: QUIT
+S: 221 bye
+"""
+
+
+def test_a_hint_names_the_plugins_options_not_the_clis(tmp_path: Path, lecture_smtp: Any) -> None:
+    """A recording with `:auth` run without a password: the hint must say
+    what to add to the pytest command (`--protoshell-set`); `--set` is not
+    a pytest option."""
+    (tmp_path / "auth.txt").write_text(header(lecture_smtp.url) + AUTH_NEEDS_PASSWORD, encoding="utf-8")
+    r = pytest_run(tmp_path, "--protoshell-target", lecture_smtp.url, ".")
+    assert r.returncode == 1, r.stdout + r.stderr
+    (line,) = failure_section(r.stdout, "auth.txt")
+    assert line == "auth.txt:5: :auth needs the password: pass --protoshell-set password=SECRET"
+
+
 def test_importing_the_plugin_loads_nothing_of_protoshell_replay() -> None:
     """pytest loads the plugin in every run (protoshell's own suite too):
     it must cost nothing when its option is not given."""

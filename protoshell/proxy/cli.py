@@ -1,7 +1,7 @@
 """``protoshell proxy``: arguments in, exit code out.
 
     protoshell proxy TARGET_URL [--listen HOST:PORT] [--record FILE | --record-dir DIR]
-                     [--cafile F | --insecure] [--ca-dir DIR] [--no-redact] [--max-lines N] [--hex]
+                     [--cafile F | --insecure] [--ca-dir DIR] [--no-redact] [--loose-volatile] [--max-lines N] [--hex]
     protoshell proxy [--ca-dir DIR] --ca-path
 
 Exit codes (status.ExitStatus): 0 stopped by Ctrl-C or SIGTERM (recordings
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-dir", metavar="DIR", help="the proxy's own CA lives here (default: the data folder, proxy-ca/)")
     p.add_argument("--ca-path", action="store_true", help="print the path of the proxy's CA certificate (PEM), make it if needed, and exit")
     p.add_argument("--no-redact", action="store_true", help="keep passwords and cookies in recordings")
+    p.add_argument(
+        "--loose-volatile",
+        action="store_true",
+        help="write what changes between runs in server lines (dates, message ids, UIDVALIDITY, timings) as * in recordings",
+    )
     p.add_argument("--max-lines", type=int, default=200, metavar="N", help="show at most N lines of a body or literal (default 200)")
     p.add_argument("--hex", action="store_true", help="show raw bytes (CR/LF visible) and a hex dump")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to connect and shake hands with the server (default 10)")
@@ -182,7 +187,7 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
     from .server import ViewOptions
 
     legs = LegOptions(target, args.timeout, args.insecure, args.cafile, client_tls, host)
-    view = ViewOptions(args.max_lines, args.hex, args.record, args.record_dir, not args.no_redact)
+    view = ViewOptions(args.max_lines, args.hex, args.record, args.record_dir, not args.no_redact, args.loose_volatile)
     # The loop stays awake a moment after I/O and frames when idle: see
     # transport.BusyPollSelector.
     spin = args.busy_poll / 1e6

@@ -35,6 +35,7 @@ class ViewOptions:
     record: str | None = None
     record_dir: str | None = None
     redact: bool = True
+    loose_volatile: bool = False  # each recording's volatile text made * when it closes
 
 
 class ProxyServer:
@@ -69,7 +70,7 @@ class ProxyServer:
         number = self.count
         renderer = ExchangeRenderer(self.console, max_lines=self.view.max_lines, hex_view=self.view.hex_view)
         observers: list[Observer] = [renderer]
-        recorder = self._recorder(number)
+        recorder, record_path = self._recorder(number)
         if recorder is not None:
             observers.append(recorder)
         conn = ProxyConnection(number, client, self.legs, observers, recorder, self._fault)
@@ -85,6 +86,8 @@ class ProxyServer:
         except Exception as exc:  # noqa: BLE001 - one connection must never stop the proxy
             self.report(f"connection {number}: {type(exc).__name__}: {exc}")
         finally:
+            if recorder is not None and record_path is not None and self.view.loose_volatile:
+                self._loosen(number, recorder, record_path)
             del self.open[number]
             self._prefixes()
             if task is not None:
@@ -99,7 +102,7 @@ class ProxyServer:
         for number, (_, renderer) in self.open.items():
             renderer.prefix = f"[{number}] " if many else ""
 
-    def _recorder(self, number: int) -> Recorder | None:
+    def _recorder(self, number: int) -> tuple[Recorder | None, str | None]:
         from ..recorder import Recorder
 
         view = self.view
@@ -109,15 +112,26 @@ class ProxyServer:
             self._record_taken = True
             path = view.record
         else:
-            return None
+            return None, None
         try:
             recorder = Recorder.open(path, self.target, redact=view.redact)
         except OSError as exc:
             self.report(f"connection {number}: cannot write the recording {path!r}: {exc.strerror}")
-            return None
+            return None, None
         # smtplib's and curl's AUTH PLAIN, redacted, could not be replayed: as :auth it can.
         recorder.plain_auth_as_meta = True
-        return recorder
+        return recorder, path
+
+    def _loosen(self, number: int, recorder: Recorder, path: str) -> None:
+        """``--loose-volatile``: the closed recording's dates, ids, UIDVALIDITY
+        and timings become ``*`` (replay.volatile), as ``--record`` does."""
+        from ..replay.volatile import loosen_file
+
+        recorder.close(hangup=True)  # a no-op when the connection closed it
+        try:
+            loosen_file(path)
+        except OSError as exc:
+            self.report(f"connection {number}: cannot rewrite the recording {path!r}: {exc.strerror}")
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; then close every connection (recordings

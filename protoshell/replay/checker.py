@@ -131,6 +131,17 @@ def describe_expected(step: ServerLine | Narration) -> str:
 END_OF_ANSWER = "."
 
 
+# How to make a transcript take what changes from run to run (README, "Robust
+# transcripts"): the elision "S: ..." accepts any number of server lines, none too.
+ANY_LINES_HINT = "a line 'S: ...' in place of the listed lines accepts any number"
+ANY_UNTAGGED_HINT = "a line 'S: ...' before the tagged line accepts any number"
+
+
+def _is_imap_tagged(status: str) -> bool:
+    """``A0001 OK`` (a tagged completion), not ``* OK`` or ``+``."""
+    return not status.startswith(("*", "+"))
+
+
 def _show_status(status: str | None) -> str:
     return status if status is not None else "(no status: a data line)"
 
@@ -171,17 +182,24 @@ class Checker:
             if want == END_OF_ANSWER:
                 reason = (
                     "expected the end of the answer (a lone '.'), the server sent another line: "
-                    "it has more to list than the transcript (more messages?)"
+                    f"it has more to list than the transcript (more messages?); {ANY_LINES_HINT}"
                 )
             elif want is None and got == END_OF_ANSWER:
                 reason = (
                     "expected another line, the server ended the answer (a lone '.'): "
-                    "it has less to list than the transcript (fewer messages?)"
+                    f"it has less to list than the transcript (fewer messages?); {ANY_LINES_HINT}"
                 )
             elif want is None:
                 reason = "expected a data line (no status), the server sent a status line"
             elif got is None:
                 reason = f"expected status {want}, the server sent a line with no status"
+            elif self.protocol == "imap" and _is_imap_tagged(want) and got.startswith("* "):
+                # RFC 3501 7: untagged data comes in any number before the tagged
+                # completion; how much depends on the mailbox (EXISTS, UNSEEN, FETCH).
+                reason = (
+                    f"expected status {want}, the server answered {got}: it sent more untagged "
+                    f"responses than the transcript (the mailbox changed?); {ANY_UNTAGGED_HINT}"
+                )
             else:
                 reason = f"expected status {want}, the server answered {got}"
             return Check(False, reason, {}, want, got)

@@ -120,6 +120,15 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
                     f"(capture it with S: ... ${missing[0]} ..., :set {missing[0]} VALUE, "
                     f"or pass --set {missing[0]}=VALUE)"
                 )
+            if step.redacted and protocol == "http" and _COOKIE_LINE.match(step.text):
+                # A cookie's value is the server's (RFC 6265 4.2), never the user's
+                # password: filled from --set password= it went to the web server.
+                raise ReplayUsageError(
+                    f"{where}: a cookie's value was redacted when it was recorded, and a password "
+                    "does not belong there: write $name in its place, captured from an earlier "
+                    "S: Set-Cookie line (S: Set-Cookie: session=$session; *) or given with "
+                    "--set name=VALUE (or record with --no-redact)"
+                )
             if step.redacted and PASSWORD_VARIABLE not in known:
                 raise ReplayUsageError(
                     f"{where}: this line was redacted when it was recorded; pass "
@@ -127,6 +136,9 @@ def check_transcript(transcript: Transcript, protocol: str, variables: Mapping[s
                     f"{REDACTED} (or write $name there and pass --set name=...)"
                 )
 
+
+# An HTTP Cookie request header (RFC 6265 5.4), as the recorder redacts it.
+_COOKIE_LINE: Final = re.compile(r"\s*cookie\s*:", re.IGNORECASE)
 
 # A SASL response line: base64 (RFC 4648 4), "*" (cancel) or, recorded, <redacted>.
 _SASL_LINE: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}|\*|" + re.escape(REDACTED))

@@ -154,6 +154,20 @@ def test_a_redacted_sasl_response_is_refused_even_with_a_password(tmp_path: Path
     assert "':auth plain USER'" in r.err
 
 
+def test_a_redacted_cookie_is_not_filled_with_the_password(tmp_path: Path) -> None:
+    """A suite run with --set password= for its mail files sent that password to the
+    web server as the cookie of a recorded curl request (Cookie: session=redqueen)."""
+    path = write(
+        tmp_path,
+        "C: POST /form HTTP/1.1\nC: Host: h\nC: Cookie: session=<redacted>\nC: Content-Length: 0\nC:\nS: HTTP/1.1 201 Created\n",
+    )
+    r = replay(str(path), "--target", "http://127.0.0.1:9", "--set", "password=redqueen")
+    assert r.status == 2, r.out + r.err
+    assert r.err.startswith(f"protoshell: {path}:3: a cookie's value was redacted when it was recorded")
+    assert "S: Set-Cookie: session=$session; *" in r.err
+    assert r.err.count("\n") == 1
+
+
 def test_unknown_variable_is_refused_before_connecting(tmp_path: Path) -> None:
     path = write(tmp_path, "S: 220 x\nC: MAIL FROM:<$sender>\n")
     r = replay(str(path), "--target", "smtp://127.0.0.1:9")
