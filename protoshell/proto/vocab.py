@@ -42,6 +42,13 @@ class Command:
     safe: bool | None = None  # HTTP methods only (RFC 9110 9.2.1)
     idempotent: bool | None = None  # HTTP methods only (RFC 9110 9.2.2)
 
+    @property
+    def takes_argument(self) -> bool:
+        """Its syntax names an argument after the command that is not
+        [optional] (``SELECT mailbox``, ``RETR msg``; not ``LIST [msg]``)."""
+        words = self.syntax.split()[1:]
+        return bool(words) and not words[0].startswith("[")
+
 
 @dataclass(frozen=True, slots=True)
 class ReplyCode:

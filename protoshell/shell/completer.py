@@ -163,8 +163,15 @@ def suggest(text: str, ctx: CompletionContext) -> list[Suggestion]:
         typed = word
         cmds = [c for c in vocab.commands.values() if c.name.lower().startswith(typed.lower())]
         keep_case = ctx.protocol == "http"
+        # A command that needs an argument gets its space: Enter right after
+        # the completion would send "SELECT" alone and earn a BAD.
         return [
-            Suggestion(c.name if keep_case else _case_like(c.name, typed), -len(typed), c.meaning)
+            Suggestion(
+                (name := c.name if keep_case else _case_like(c.name, typed)) + (" " if c.takes_argument else ""),
+                -len(typed),
+                c.meaning,
+                name,
+            )
             for c in cmds
         ]
     cmd = vocab.command(done[index])

@@ -27,17 +27,19 @@ def texts(text: str, c: CompletionContext) -> list[str]:
 @pytest.mark.parametrize(
     ("protocol", "typed", "expected"),
     [
-        ("smtp", "EH", ["EHLO"]),
-        ("smtp", "eh", ["ehlo"]),  # the case the user started in
+        ("smtp", "EH", ["EHLO "]),  # a command that takes an argument gets its space
+        ("smtp", "eh", ["ehlo "]),  # the case the user started in
         ("smtp", "MAIL ", ["FROM:<"]),  # spelled out in the syntax
         ("smtp", "RCPT T", ["TO:<"]),
-        ("pop3", "RE", ["RETR"]),
-        ("imap", "SEL", ["SELECT"]),
-        ("imap", "x1 SEL", ["SELECT"]),  # after a tag the user typed
-        ("imap", "UID FE", ["FETCH"]),
+        ("pop3", "RE", ["RETR "]),
+        ("pop3", "LI", ["LIST"]),  # [msg] is optional: Enter may follow
+        ("pop3", "QU", ["QUIT"]),
+        ("imap", "SEL", ["SELECT "]),
+        ("imap", "x1 SEL", ["SELECT "]),  # after a tag the user typed
+        ("imap", "UID FE", ["FETCH "]),
         ("imap", "FETCH 1 (BODY[HEADER] FL", ["FLAGS"]),  # inside a parenthesised list
         ("imap", "STORE 1 +FL", ["+FLAGS", "+FLAGS.SILENT"]),
-        ("http", "HE", ["HEAD"]),
+        ("http", "HE", ["HEAD "]),
         ("http", "GET / HTTP/1.", ["HTTP/1.1", "HTTP/1.0"]),
     ],
 )
@@ -84,7 +86,7 @@ def test_http_paths_and_headers() -> None:
 
 
 def test_http_methods_are_case_sensitive() -> None:
-    assert texts("ge", ctx("http")) == ["GET"]
+    assert texts("ge", ctx("http")) == ["GET "]
 
 
 def test_message_text_is_not_completed() -> None:
