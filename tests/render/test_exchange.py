@@ -306,34 +306,28 @@ def test_a_huge_untagged_search_line_is_cut_at_the_line_limit() -> None:
     assert lines[2:] == ["S: A1 OK done", "# end"]
 
 
-def test_an_http_response_with_bare_lf_line_ends_is_pointed_out() -> None:
-    """The lecture's lab server writes '\\n' line ends: the framer tolerates
-    them and the view says so, after the head (it said nothing)."""
+def _http_response_exchanges(response: bytes, *, eof: bool) -> list[Exchange]:
+    """What a session hands the renderer for a GET answered with ``response``."""
     from protoshell.proto.base import NEED_DATA
     from protoshell.proto.http_client import HttpClientFramer
 
     framer = HttpClientFramer()
-    framer.send(b"GET / HTTP/1.1")
-    framer.send(b"Host: x")
-    framer.send(b"")
-    framer.receive_data(b"HTTP/1.1 200 OK\nContent-Type: text/html\n\n<h1>Hi</h1>")
-    framer.receive_data(b"")
+    for line in (b"GET / HTTP/1.1", b"Host: x", b""):
+        framer.send(line)
+    framer.receive_data(response)
+    if eof:
+        framer.receive_data(b"")
     exchanges = []
     while (event := framer.next_event()) is not NEED_DATA:
         exchanges.append(Exchange("S", event.raw, event, 0.0))  # type: ignore[union-attr]
-        if type(event).__name__ == "ConnectionClosed":
-            break
-    lines = render(exchanges).splitlines()
+    return exchanges
+
+
+def test_an_http_response_with_bare_lf_line_ends_is_pointed_out() -> None:
+    """The lecture's lab server writes '\\n' line ends: the framer tolerates
+    them and the view says so, after the head (it said nothing)."""
+    lines = render(_http_response_exchanges(b"HTTP/1.1 200 OK\nContent-Type: text/html\n\n<h1>Hi</h1>", eof=True)).splitlines()
     assert "# warning: bare LF line endings (RFC 9112 2.2 tolerates them)" in lines, lines
     assert lines.index("S: <h1>Hi</h1>") > lines.index("S: Content-Type: text/html")
-    crlf = HttpClientFramer()
-    crlf.send(b"GET / HTTP/1.1")
-    crlf.send(b"Host: x")
-    crlf.send(b"")
-    crlf.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
-    quiet = []
-    while (event := crlf.next_event()) is not NEED_DATA:
-        quiet.append(Exchange("S", event.raw, event, 0.0))  # type: ignore[union-attr]
-        if type(event).__name__ == "ResponseEnd":
-            break
+    quiet = _http_response_exchanges(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", eof=False)
     assert "warning" not in render(quiet)
