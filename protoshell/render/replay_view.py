@@ -249,6 +249,15 @@ class DemoPrinter:
     def prompt(self, text: str) -> None:
         self.console.print(Text(safe(text), style="protoshell.note"))
 
+    def clear_prompt(self) -> None:
+        """Take the key prompt off the screen once answered (a terminal only):
+        left there, one per step, it filled half of a 20-row projector."""
+        file = self.console.file
+        isatty = getattr(file, "isatty", None)
+        if isatty is not None and isatty():  # NO_COLOR too: rich then drops control codes
+            file.write("\x1b[1A\r\x1b[2K")  # cursor up one line, to its start, erase it (ECMA-48)
+            file.flush()
+
     def begin_line(self) -> None:
         self.console.print(Text("C: ", style="protoshell.prefix.client"), end="")
 

@@ -94,6 +94,8 @@ class DemoController:
             stop = "q: stop" if self.keys else "q Enter: stop"
             self.printer.prompt(f"[Enter: send line {ctx.lineno} · {stop}]")
             answer = await self._answer()
+            if self.keys:  # no echo in key mode: the prompt is the line above
+                self.printer.clear_prompt()
             if not answer:
                 self.wait = False  # end of input: run the rest by itself
             elif answer.strip().lower() in (b"q", b"quit", b"\x04"):  # \x04: Ctrl-D with keys

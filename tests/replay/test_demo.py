@@ -86,6 +86,8 @@ def test_demo_on_a_terminal_takes_single_keys_and_restores_the_terminal(tmp_path
         after = child.before
     assert status == 1  # stopped by the user
     assert "z" not in before.replace("\x1b", "").split("C: ")[0]  # the key was not echoed before the typed line
+    # The answered prompt is taken off the screen (cursor up, erase the line), not left per step.
+    assert before.lstrip("\r\n").startswith("\x1b[1A\r\x1b[2K"), repr(before[:40])
     assert " icanon " in f" {after} " and " echo " in f" {after} "
 
 
