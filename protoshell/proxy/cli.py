@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -161,9 +163,13 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
             make_ssl_context(cafile=args.cafile)
         except (ssl.SSLError, OSError) as exc:
             raise _UsageError(f"--cafile {args.cafile!r}: not a PEM file of CA certificates ({exc})") from None
+    record_made = False  # the check below made the file (and nothing may come to fill it)
     if args.record is not None:
         try:
-            open(args.record, "w").close()  # can it be written?
+            # Can it be written?  Appending keeps an older recording until a
+            # client connects (then the recorder writes the file anew).
+            record_made = not os.path.exists(args.record)
+            open(args.record, "a").close()
         except OSError as exc:
             env.error(f"cannot write --record file {args.record!r}: {exc.strerror}")
             return ExitStatus.USAGE
@@ -192,7 +198,14 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
     # transport.BusyPollSelector.
     spin = args.busy_poll / 1e6
     with asyncio.Runner(loop_factory=lambda: new_event_loop(spin)) as runner:
-        return runner.run(_serve(legs, view, listen, args, env, on_ready))
+        status, recorded = runner.run(_serve(legs, view, listen, args, env, on_ready))
+    if args.record is not None and not recorded:
+        if status == ExitStatus.OK:
+            env.error(f"no client connected: nothing recorded in {args.record}")
+        if record_made:
+            with contextlib.suppress(OSError):
+                os.unlink(args.record)
+    return status
 
 
 async def _serve(
@@ -202,7 +215,8 @@ async def _serve(
     args: argparse.Namespace,
     env: Environment,
     on_ready: OnReady | None,
-) -> int:
+) -> tuple[int, bool]:
+    """The exit status, and whether a connection was recorded (``--record``)."""
     from ..render.console import make_console
     from .server import BatchedOutput, ProxyServer, install_stop_signals
 
@@ -221,20 +235,20 @@ async def _serve(
             env.error(f"cannot listen on {where}: the port is in use (choose another with --listen HOST:PORT, or :0)")
         else:
             env.error(f"cannot listen on {where}: {exc.strerror or exc}")
-        return ExitStatus.NETWORK
-    shown = f"[{host}]" if ":" in host else host
-    env.stdout.write(f"listening on {shown}:{port} -> {target.url}\n")
-    env.stdout.flush()
+        return ExitStatus.NETWORK, False
     stop = asyncio.Event()
     if on_ready is not None:
         on_ready(asyncio.get_running_loop(), stop)
     else:
-        install_stop_signals(stop)
+        install_stop_signals(stop)  # before the line below: a Ctrl-C right after it stops cleanly
+    shown = f"[{host}]" if ":" in host else host
+    env.stdout.write(f"listening on {shown}:{port} -> {target.url}\n")
+    env.stdout.flush()
     try:
         await server.serve(stop)
     finally:
         view_out.flush_now()
-    return ExitStatus.OK
+    return ExitStatus.OK, server.recorded
 
 
 async def _start_default(server: ProxyServer, port: int) -> tuple[str, int]:

@@ -57,6 +57,11 @@ class ProxyServer:
         self._server: asyncio.Server | None = None
         self._record_taken = False
 
+    @property
+    def recorded(self) -> bool:
+        """A connection went to ``--record``'s file."""
+        return self._record_taken
+
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; the address actually bound.  Raises OSError."""
         self._server = await listen(host, port, self._accepted, tls_first=self.target.tls == "implicit")

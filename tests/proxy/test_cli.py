@@ -110,6 +110,38 @@ def test_the_default_ca_lives_in_the_data_folder(tmp_path: Path) -> None:
     assert r.stdout.strip() == str(tmp_path / "protoshell" / "proxy-ca" / "ca-cert.pem")
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new-file", "older-recording"])
+def test_no_client_leaves_no_empty_recording(tmp_path: Path, existing: bool) -> None:
+    """--record FILE and Ctrl-C before any client came: the file was truncated at start
+    (an older recording lost) or left empty; now an older one stays, a new one is not
+    made, and one line says nothing was recorded."""
+    rec = tmp_path / "rec.txt"
+    if existing:
+        rec.write_text("# protoshell transcript · target: smtp://127.0.0.1:1\nC: QUIT\n", encoding="utf-8")
+    before = rec.read_text() if existing else None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "protoshell", "proxy", "smtp://127.0.0.1:1", "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--record", str(rec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("listening on ")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert err.splitlines() == [f"protoshell: no client connected: nothing recorded in {rec}"]
+    if existing:
+        assert rec.read_text() == before
+    else:
+        assert not rec.exists()
+
+
 def test_ctrl_c_exits_0_with_the_recording_complete(smtp_server: SMTPServer, tmp_path: Path) -> None:
     rec = tmp_path / "rec.txt"
     proc = subprocess.Popen(
