@@ -62,8 +62,8 @@ def single_keys(stdin: IO[bytes], isatty: bool) -> Iterator[bool]:
 
 
 class DemoController:
-    """Waits for Enter (or, with ``keys``, one key), types the line out,
-    names its phase."""
+    """Waits for Enter (or, with ``keys``, one key) before each command,
+    types the line out, names its phase."""
 
     def __init__(
         self,
@@ -90,7 +90,11 @@ class DemoController:
         return await read_line(self.stdin)
 
     async def before_client(self, ctx: ClientContext) -> Decision:
-        if self.wait:
+        # One key per command: the lines that go on it (message text after
+        # 354, an HTTP request's header lines, a SASL response) follow by
+        # themselves at the typing pace; a key per line of a message made a
+        # class wait on the teacher's hand.
+        if self.wait and not ctx.continuation:
             stop = "q: stop" if self.keys else "q Enter: stop"
             self.printer.prompt(f"[Enter: send line {ctx.lineno} · {stop}]")
             answer = await self._answer()

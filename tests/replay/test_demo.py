@@ -21,7 +21,9 @@ def test_demo_types_each_line_with_its_phase(lecture_smtp: LectureSMTP) -> None:
     assert lines.count("C: EHLO bar.com") == 0  # typed once, with its phase, not echoed again
     assert "S: 550 No such user here" in lines  # the real answers
     assert "# SMTP (say goodbye)" in lines  # the lesson's comments as they come
-    assert r.out.count("[Enter: send line") == lines_to_send
+    # One key per command: the message's three lines after DATA's 354 follow by themselves.
+    assert r.out.count("[Enter: send line") == lines_to_send - 3
+    assert "C: Blah blah blah..." in " ".join(lines) and "[Enter: send line 38" not in r.out
 
 
 def test_demo_goes_on_after_a_difference_and_q_stops(tmp_path: object) -> None:
