@@ -176,7 +176,13 @@ class Checker:
         if self.strict:
             captures = pattern.match(actual.raw)
             if captures is None:
-                return Check(False, "the text differs (--strict compares the whole line; * is a wildcard)", {}, want, got)
+                reason = "the text differs (--strict compares the whole line; * is a wildcard)"
+                if self.protocol == "imap" and want is not None and _is_imap_tagged(want) and got is not None and got.startswith("* "):
+                    reason += (
+                        ": the server sent more untagged responses than the transcript "
+                        f"(the mailbox changed?); {ANY_UNTAGGED_HINT}"
+                    )
+                return Check(False, reason, {}, want, got)
             return Check(True, "", captures, want, got)
         if not self._status_matches(want, actual):
             if want == END_OF_ANSWER:

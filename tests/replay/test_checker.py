@@ -156,6 +156,10 @@ def test_a_count_that_changes_between_runs_says_how_to_accept_any() -> None:
         "expected status A0002 OK, the server answered * OK: it sent more untagged responses than the "
         "transcript (the mailbox changed?); a line 'S: ...' before the tagged line accepts any number"
     )
+    # The same under --strict (it only said that the text differs).
+    strict = Checker("imap", strict=True).line(expected("A0002 OK [READ-WRITE] Select completed."), line(b"* OK [UIDNEXT 5] x\r\n", "* OK"))
+    assert strict.reason.startswith("the text differs (--strict")
+    assert strict.reason.endswith("a line 'S: ...' before the tagged line accepts any number")
 
 
 def test_an_smtp_multiline_reply_is_one_reply_by_status() -> None:
