@@ -39,6 +39,7 @@ def _env() -> tuple[Environment, io.StringIO, io.StringIO]:
         (["smtp://127.0.0.1:1", "--cafile", "x", "--insecure"], "not allowed with argument"),
         (["smtp://127.0.0.1:1", "--max-lines", "-1"], "--max-lines must be 0 or more"),
         (["smtp://127.0.0.1:1", "--cafile", "/nonexistent/ca.pem"], "no such file"),
+        (["smtp://127.0.0.1:1", "--cafile", "/"], "'/': a folder, not a file"),  # it said "no such file"
         (["smtp://127.0.0.1:1", "--record", "/nonexistent/dir/rec.txt"], "cannot write --record file"),
         (["smtp://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
         (["smtp://127.0.0.1:1", "--ca-path"], "--ca-path takes no TARGET_URL"),
