@@ -27,7 +27,7 @@ names no user (or the server refuses the mechanism).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TextIO
@@ -73,6 +73,9 @@ class Recorder:
         # reports it).
         self.error: str | None = None
         self.error_raised = False
+        # Where a write failure goes instead of RecordingError (the shell: the
+        # recording stops, the connection goes on).
+        self.on_error: Callable[[str], None] | None = None
 
     @classmethod
     def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -108,6 +111,9 @@ class Recorder:
         except OSError as exc:
             self._broken(exc)
             self.error_raised = True
+            if self.on_error is not None:
+                self.on_error(self.error or "")
+                return
             raise RecordingError(self.error or "") from None
 
     def _broken(self, exc: OSError) -> None:
