@@ -9,7 +9,9 @@ code (status.ExitStatus), never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -69,8 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(SystemExit):
+    """SIGTERM (``kill PID``) unwinds like Ctrl-C: a ``--record`` file ends
+    with its hang-up line and everything in ``finally`` runs; by default the
+    process just died there."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated(128 + signum)
+
+
+def _catch_sigterm() -> None:
+    """In the program (not when a test or an application calls ``main``
+    with arguments), where SIGTERM still has its default action: ``serve``
+    and ``proxy`` install their own handlers on their loops."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        _catch_sigterm()
     try:
         if args_list and args_list[0] in SUBCOMMANDS:
             return _subcommand(args_list[0], args_list[1:])
@@ -79,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("protoshell: interrupted\n")
         return 130
+    except Terminated as exc:
+        sys.stderr.write("protoshell: terminated\n")
+        return int(exc.code) if isinstance(exc.code, int) else 143
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
 

@@ -58,7 +58,7 @@ async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[],
             if not line and not _inside_message(session):
                 continue  # a blank line is no command (IMAP answers BAD, Dovecot hangs up after 3)
             if session.closed:
-                raise SessionError("closed", f"the server closed the connection; input not sent: {line[:60]!r}")
+                raise SessionError("closed", f"the server closed the connection; input not sent: {_shown(session, line)!r}")
             await session.send_line(line)
             if session.framer.pending:
                 await session.wait_turn()
@@ -66,6 +66,16 @@ async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[],
     await session.wait_turn()
     await session.let_server_hang_up()
     return ExitStatus.REFUSED if refusals.errors else ExitStatus.OK
+
+
+def _shown(session: Session, line: bytes) -> bytes:
+    """``line`` for an error message: its first 60 bytes, a password in it
+    ``<redacted>`` as the recording writes it (``PASS redqueen`` stayed on
+    stderr when the server had hung up before it)."""
+    from .transcript.redact import PROTOCOLS, Redactor, join_segments
+
+    protocol = PROTOCOLS.get(session.target.protocol, session.target.protocol)
+    return join_segments(Redactor(protocol).client_segments(line + b"\r\n")).rstrip(b"\r\n")[:60]
 
 
 def _check_input_ended_whole(session: Session) -> None:

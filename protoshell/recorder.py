@@ -27,16 +27,26 @@ names no user (or the server refuses the mechanism).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TextIO
 
 from .auth import sasl_start, sasl_user
 from .proto.base import ConnectionClosed, Payload, ResponseEnd, ServerLine
-from .session import Exchange
+from .session import Exchange, SessionError
 from .target import Target
 from .transcript.write import TranscriptWriter
+
+
+class RecordingError(SessionError):
+    """The recording could not be written (a full disk, a file size limit):
+    one line for the user, exit code 2 as when the file cannot be opened.
+    A ``SessionError``, so the session ends with it as for any failure and
+    the caller's usual one-line report applies."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("usage", message)
 
 
 def _now_iso() -> str:
@@ -57,6 +67,15 @@ class Recorder:
         # Since an AUTH PLAIN/LOGIN without an initial response: its mechanism
         # and the exchanges held until the client's first response, the user.
         self._sasl_held: tuple[str, list[Exchange]] | None = None
+        self.path: str | None = None  # set by open(), for the error message
+        # Why the recording stopped (a write failed), and whether that was
+        # already raised as RecordingError (else close() found it: the caller
+        # reports it).
+        self.error: str | None = None
+        self.error_raised = False
+        # Where a write failure goes instead of RecordingError (the shell: the
+        # recording stops, the connection goes on).
+        self.on_error: Callable[[str], None] | None = None
 
     @classmethod
     def open(cls, path: str, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -67,7 +86,9 @@ class Recorder:
         says that a replay needs the state the session had.  Raises OSError
         when the file cannot be written."""
         stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed by close()
-        return cls.to_stream(stream, target, redact=redact, mid_session=mid_session)
+        recorder = cls.to_stream(stream, target, redact=redact, mid_session=mid_session)
+        recorder.path = path
+        return recorder
 
     @classmethod
     def to_stream(cls, stream: TextIO, target: Target, *, redact: bool = True, mid_session: bool = False) -> Recorder:
@@ -80,15 +101,37 @@ class Recorder:
             writer.connect(target.port)
         return cls(writer, target)
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that fails (a full disk, ``--record /dev/full`` once the
+        open worked, a file size limit) ends the recording and raises
+        ``RecordingError`` once, with one line; later calls do nothing."""
+        try:
+            yield
+        except OSError as exc:
+            self._broken(exc)
+            self.error_raised = True
+            if self.on_error is not None:
+                self.on_error(self.error or "")
+                return
+            raise RecordingError(self.error or "") from None
+
+    def _broken(self, exc: OSError) -> None:
+        where = repr(self.path) if self.path is not None else "the transcript"
+        self.error = f"cannot write the recording {where}: {exc.strerror or exc}"
+        with suppress(OSError):
+            self.writer.close()  # what could be written is in the file
+
     def reconnected(self) -> None:
         """The shell opened a new connection (``:reconnect``): record it, so a
         replay reconnects at the same point."""
         if self.writer.closed:
             return
-        self._end_payload()
-        if not self._hung_up:
-            self.writer.hangup("C")
-        self.writer.connect(self.target.port)
+        with self._writing():
+            self._end_payload()
+            if not self._hung_up:
+                self.writer.hangup("C")
+            self.writer.connect(self.target.port)
         self._hung_up = False
 
     @contextmanager
@@ -96,8 +139,9 @@ class Recorder:
         """Record ``:command args`` for the dialogue run inside the block; its
         server lines are kept as comments, its client lines (secrets) not at all."""
         if not self.writer.closed:
-            self._end_payload()
-            self.writer.meta(command, *args)
+            with self._writing():
+                self._end_payload()
+                self.writer.meta(command, *args)
         self._meta = True
         try:
             yield
@@ -107,6 +151,10 @@ class Recorder:
     def __call__(self, ex: Exchange) -> None:
         if self.writer.closed:
             return
+        with self._writing():
+            self._observe(ex)
+
+    def _observe(self, ex: Exchange) -> None:
         event = ex.event
         if self._auth_meta and isinstance(event, ResponseEnd) and event.outcome != "continue":
             self._meta = self._auth_meta = False  # the final reply (RFC 4954 4): :auth is over
@@ -202,13 +250,17 @@ class Recorder:
 
     def close(self, *, hangup: bool = False) -> None:
         """Finish the file; ``hangup`` records that the client ended the
-        connection (not so for ``:stop`` in a shell that stays connected)."""
+        connection (not so for ``:stop`` in a shell that stays connected).
+        A write that fails here sets ``error`` (not raised) for the caller."""
         if self.writer.closed:
             return
-        self._end_payload()
-        if hangup and not self._hung_up:
-            self.writer.hangup("C")
-        self.writer.close()
+        try:
+            self._end_payload()
+            if hangup and not self._hung_up:
+                self.writer.hangup("C")
+            self.writer.close()
+        except OSError as exc:  # never raises: an ExitStack or a finally calls it
+            self._broken(exc)
 
 
 def plain_auth_user(line: bytes, protocol: str) -> str | None:

@@ -30,6 +30,7 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
     session = Session(target, timeout=args.timeout, insecure=args.insecure, cafile=args.cafile)
     session.subscribe(ExchangeRenderer(console, max_lines=args.max_lines, hex_view=args.hex))
     reconnected = None
+    recorder = None
     with ExitStack() as stack:
         if args.save_body:
             from .save_body import BodySaver
@@ -53,12 +54,23 @@ def run_connection(target: Target, args: argparse.Namespace, env: Environment) -
             if args.loose_volatile:
                 from .replay.volatile import loosen_file
 
+                def loosen(recorder: Recorder = recorder, path: str = args.record) -> None:
+                    if recorder.error is None:  # a recording cut short stays as it is
+                        try:
+                            loosen_file(path)
+                        except OSError as exc:
+                            recorder.error = f"cannot write the recording {path!r}: {exc.strerror}"
+
                 # ExitStack runs callbacks last-in first-out: close, then loosen.
-                stack.callback(loosen_file, args.record)
+                stack.callback(loosen)
             stack.callback(recorder.close, hangup=True)
             session.subscribe(recorder)
             reconnected = recorder.reconnected
-        return asyncio.run(_run(session, env, console, reconnected))
+        status = asyncio.run(_run(session, env, console, reconnected))
+    if recorder is not None and recorder.error is not None and not recorder.error_raised:
+        env.error(recorder.error)  # the file's last lines could not be written
+        return status or ExitStatus.USAGE
+    return status
 
 
 async def _run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import signal
 import subprocess
 import sys
@@ -78,7 +79,11 @@ def test_record_flushed_when_server_drops(tmp_path: Path) -> None:
     assert "# response incomplete" in text
 
 
-def test_record_flushed_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "rc", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_record_flushed_on_ctrl_c(tmp_path: Path, sig: signal.Signals, rc: int, said: str) -> None:
+    """Ctrl-C and ``kill PID`` alike: the file ends with the hang-up, one
+    line says why.  SIGTERM killed the process where it stood (exit -15),
+    the recording without its end."""
     out = tmp_path / "int.txt"
     script = [("send", b"220 hi\r\n"), ("expect", b"NOOP"), ("send", b"250 ok\r\n"), ("sleep", 20)]
     with ScriptedServer(script, timeout=25) as srv:
@@ -94,13 +99,13 @@ def test_record_flushed_on_ctrl_c(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while "250 ok" not in (out.read_text() if out.exists() else "") and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         try:
             _, err = proc.communicate(timeout=10)
         finally:
             proc.kill()
-    assert proc.returncode == 130
-    assert b"Traceback" not in err
+    assert proc.returncode == rc
+    assert err == f"protoshell: {said}\n".encode()
     text = out.read_text()
     assert "S: 250 ok" in text and text.rstrip().endswith("C: <client hangs up>")
 
@@ -127,3 +132,59 @@ def test_client_payloads_are_recorded_as_client_lines(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert lines[2:4] == ["C: .dot", "C: hel\\c"]
     assert "octets" not in path.read_text()
+
+
+def _file_size_limit(octets: int) -> None:
+    """preexec_fn: files of this process stop growing at ``octets`` (a full
+    disk, as a write sees it: EFBIG; Python ignores SIGXFSZ)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (octets, octets))
+
+
+def test_record_write_failing_mid_session_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """The disk fills while recording: the file keeps what fit, stderr says
+    so in one line, exit 2 (as for a file that cannot be opened).  It was a
+    traceback from the ExitStack's close, exit 1."""
+    out = tmp_path / "full.txt"
+    script = [("send", b"220 hi\r\n"), ("expect", b"EHLO"), ("send", b"250-a line of the reply\r\n" * 100 + b"250 OK\r\n")]
+    script += [("expect", b"QUIT"), ("send", b"221 bye\r\n")]
+    commands = b"EHLO me\nQUIT\n"
+    with ScriptedServer(script) as srv:
+        r = subprocess.run(
+            [sys.executable, "-m", "protoshell", f"smtp://{srv.url_host}", "--record", str(out)],
+            input=commands,
+            check=False,
+            capture_output=True,
+            timeout=30,
+            preexec_fn=lambda: _file_size_limit(1024),
+        )
+    err = r.stderr.decode()
+    assert b"Traceback" not in r.stderr, err
+    assert err == f"protoshell: cannot write the recording {str(out)!r}: File too large\n"
+    assert r.returncode == 2
+    assert out.read_text().startswith("# protoshell transcript")
+
+
+def test_recorder_write_failure_raises_once_and_close_is_quiet(tmp_path: Path) -> None:
+    from protoshell.proto.base import ServerLine
+    from protoshell.recorder import Recorder, RecordingError
+    from protoshell.session import Exchange
+    from protoshell.target import parse_target
+
+    class FullDisk(io.StringIO):
+        full = False
+
+        def flush(self) -> None:
+            if self.full:
+                raise OSError(28, "No space left on device")
+
+    stream = FullDisk()
+    rec = Recorder.to_stream(stream, parse_target("smtp://127.0.0.1:2525"))
+    stream.full = True
+    line = Exchange("S", b"250 OK\r\n", ServerLine(b"250 OK\r\n", "250", "ok"), 0.0)
+    with pytest.raises(RecordingError, match="cannot write the recording the transcript: No space left on device"):
+        rec(line)
+    rec(line)  # the recording is over: nothing more is tried
+    rec.close(hangup=True)  # never raises (an ExitStack calls it)
+    assert rec.error is not None and rec.error_raised

@@ -161,13 +161,16 @@ class LocalCA:
         chain, key_pem = self.issue(host)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         # load_cert_chain reads files only: a private temporary file, gone at once.
-        fd, path = tempfile.mkstemp(prefix="leaf-", suffix=".pem", dir=self.directory)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(key_pem + chain)
-            ctx.load_cert_chain(path)
-        finally:
-            os.unlink(path)
+            fd, path = tempfile.mkstemp(prefix="leaf-", suffix=".pem", dir=self.directory)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(key_pem + chain)
+                ctx.load_cert_chain(path)
+            finally:
+                os.unlink(path)
+        except OSError as exc:  # a full disk: one line, not a traceback
+            raise CaError(f"cannot write a certificate in {str(self.directory)!r}: {exc.strerror or exc}") from None
         return ctx
 
 

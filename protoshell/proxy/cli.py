@@ -154,7 +154,8 @@ def _main(args: argparse.Namespace, env: Environment, on_ready: OnReady | None) 
         raise _UsageError(str(exc)) from None
     if args.cafile is not None:
         if not Path(args.cafile).is_file():
-            raise _UsageError(f"--cafile {args.cafile!r}: no such file")
+            what = "a folder, not a file" if Path(args.cafile).is_dir() else "no such file"
+            raise _UsageError(f"--cafile {args.cafile!r}: {what}")
         import ssl
 
         from ..transport import make_ssl_context

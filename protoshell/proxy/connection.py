@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Final
 from ..proto import framer_for
 from ..proto.base import NEED_DATA, ConnectionClosed, Event, Payload, ProtocolError, ResponseEnd
 from ..render.console import OutputClosed
-from ..session import Exchange, NoteLevel, Observer
+from ..session import Exchange, NoteLevel, Observer, SessionError
 from ..target import Target
 from ..transport import (
     TlsInfo,
@@ -161,6 +161,9 @@ class ProxyConnection:
             except OutputClosed:
                 # ``protoshell proxy | head``: the view is gone, forwarding is not.
                 self.observers = tuple(o for o in self.observers if o is not obs)
+            except SessionError as exc:  # the recording's disk is full: say so, go on forwarding
+                self.observers = tuple(o for o in self.observers if o is not obs)
+                self.note(str(exc), "error")
 
     def _guarded(self, fn: Callable[[bytes], None]) -> Callable[[bytes], None]:
         """``fn`` for the loop's callbacks: a failure of ours ends this

@@ -405,10 +405,16 @@ class Shell:
         if fresh and session is not None:
             for ex in session.last_response:
                 recorder(ex)
+        recorder.on_error = self._recording_failed
         self.recorder = recorder
         self.record_path = path
         if self.session is not None:
             self.session.subscribe(recorder)
+
+    def _recording_failed(self, message: str) -> None:
+        """The disk filled: the recording stops (what fit stays in the file),
+        the connection does not."""
+        self.error(f"{message}; recording stopped, the connection goes on")
 
     def stop_recording(self, *, hangup: bool = False) -> str | None:
         if self.recorder is None:

@@ -232,7 +232,10 @@ class _Imap:
                     out.append(REDACTION)
             else:
                 out.append(chunk)
-            if cmd.literal_left:
+            if cmd.literal_left or pos == len(raw):
+                # RFC 3501 4.3: the command goes on after a literal (at least
+                # its CRLF), in the next piece when the octets came alone (a
+                # proxied client, pipe mode): LOGIN {3+} bob {8+} password.
                 return out
         end = max(len(raw) - len(eol), pos)
         while pos < end:

@@ -162,8 +162,10 @@ class TranscriptWriter:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._stream.flush()
-            self._stream.close()
+            try:
+                self._stream.flush()
+            finally:  # a failed flush (a full disk) still closes the file
+                self._stream.close()
 
     @property
     def closed(self) -> bool:

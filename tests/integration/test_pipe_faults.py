@@ -248,3 +248,13 @@ def test_pop3_quit_waits_for_the_server_to_hang_up(login: bool) -> None:
         r = run_cli([f"pop3://{srv.url_host}"], stdin)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert r.stdout.decode().rstrip().endswith("server closed the connection after QUIT")
+
+
+def test_a_line_left_unsent_is_quoted_with_its_password_redacted() -> None:
+    """The server hangs up after its greeting: the error quotes the first
+    line not sent, and a password in it is <redacted> as in the recording
+    (``PASS redqueen`` was printed on stderr in full)."""
+    with ScriptedServer([("send", b"+OK hi\r\n"), ("close",)]) as srv:
+        r = run_cli([f"pop3://{srv.url_host}"], b"PASS redqueen\n")
+    assert r.returncode == 3
+    assert r.stderr == b"protoshell: the server closed the connection; input not sent: b'PASS <redacted>'\n"

@@ -83,3 +83,20 @@ def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ca-key.pem").write_bytes(other)
     with pytest.raises(CaError, match="is not the key of"):
         LocalCA.ensure(tmp_path)
+
+
+def test_a_leaf_that_cannot_be_written_is_a_ca_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk when the proxy starts: ``proxy`` says one line (CaError,
+    exit 2); an OSError from the leaf's temporary file was a traceback."""
+    import tempfile
+
+    from protoshell.proxy.ca import CaError
+
+    ca = LocalCA.ensure(tmp_path)
+
+    def full(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(CaError, match="cannot write a certificate in .*: No space left on device"):
+        ca.server_context("127.0.0.1")

@@ -39,6 +39,7 @@ def _env() -> tuple[Environment, io.StringIO, io.StringIO]:
         (["smtp://127.0.0.1:1", "--cafile", "x", "--insecure"], "not allowed with argument"),
         (["smtp://127.0.0.1:1", "--max-lines", "-1"], "--max-lines must be 0 or more"),
         (["smtp://127.0.0.1:1", "--cafile", "/nonexistent/ca.pem"], "no such file"),
+        (["smtp://127.0.0.1:1", "--cafile", "/"], "'/': a folder, not a file"),  # it said "no such file"
         (["smtp://127.0.0.1:1", "--record", "/nonexistent/dir/rec.txt"], "cannot write --record file"),
         (["smtp://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
         (["smtp://127.0.0.1:1", "--ca-path"], "--ca-path takes no TARGET_URL"),
@@ -203,3 +204,54 @@ def test_the_default_listen_port_is_the_targets_plus_10000_or_a_free_one(tmp_pat
     # 60000 + 10000 is no port: a free one is chosen.
     line = _listening_line(["http://127.0.0.1:60000", "--ca-dir", str(tmp_path)])
     assert line.startswith("listening on 127.0.0.1:") and line.endswith(" -> http://127.0.0.1:60000")
+
+
+def _file_size_limit(octets: int) -> None:
+    """preexec_fn: a full disk as a write sees it (EFBIG; Python ignores SIGXFSZ)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (octets, octets))
+
+
+def test_a_recording_that_fills_the_disk_is_one_line_and_forwarding_goes_on(tmp_path: Path) -> None:
+    """The recording's disk fills in the middle of a connection: one line on
+    stderr, the client still gets every byte.  It was a traceback from
+    asyncio's callback and a recording left silently short."""
+    from tests.integration.scripted_server import ScriptedServer
+
+    rec = tmp_path / "rec.txt"
+    reply = b"250-a line of the reply\r\n" * 200 + b"250 OK\r\n"
+    script = [("send", b"220 hi\r\n"), ("expect", b"EHLO"), ("send", reply), ("expect", b"QUIT"), ("send", b"221 bye\r\n")]
+    with ScriptedServer(script) as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "protoshell", "proxy", f"smtp://{srv.url_host}", "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--record", str(rec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+            preexec_fn=lambda: _file_size_limit(4096),  # noqa: PLW1509 - a limit, no threads yet
+        )
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline().split()[2].rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                got = b""
+                client.sendall(b"EHLO me\r\n")
+                while b"250 OK\r\n" not in got:
+                    data = client.recv(65536)
+                    assert data, got[-200:]
+                    got += data
+                client.sendall(b"QUIT\r\n")
+                while b"221 bye" not in got:
+                    data = client.recv(65536)
+                    assert data, got[-200:]
+                    got += data
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert got.endswith(reply + b"221 bye\r\n")
+    assert "Traceback" not in err, err
+    assert err == f"protoshell: connection 1: cannot write the recording {str(rec)!r}: File too large\n"

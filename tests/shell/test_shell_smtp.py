@@ -493,3 +493,46 @@ def test_ctrl_d_twice_inside_the_message_leaves(smtp_server: SMTPServer) -> None
         sh.expect(r"Ctrl-D does not end the message")
         sh.type("\x04")
         assert sh.wait_exit() == 0
+
+
+def test_a_recording_that_fills_the_disk_stops_and_the_connection_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`:record` on a disk that fills: one line says the recording stopped,
+    the next command still gets its answer.  The recorder's OSError ended
+    the connection ("protocol error ... OSError")."""
+    import io
+
+    from protoshell.recorder import Recorder
+
+    class FillingDisk(io.StringIO):
+        def flush(self) -> None:
+            if self.tell() > 300:
+                raise OSError(28, "No space left on device")
+
+    def open_on_full_disk(path: str, target: object, **kwargs: object) -> Recorder:
+        recorder = Recorder.to_stream(FillingDisk(), target, **kwargs)  # type: ignore[arg-type]
+        recorder.path = path
+        return recorder
+
+    monkeypatch.setattr(Recorder, "open", open_on_full_disk)
+    record = tmp_path / "session.txt"
+    script = [
+        ("send", b"220 hi\r\n"),
+        ("expect", b"EHLO"),
+        ("send", b"250-a line of the reply\r\n" * 30 + b"250 OK\r\n"),
+        ("expect", b"NOOP"),
+        ("send", b"250 still here\r\n"),
+        ("expect", b"QUIT"),
+        ("send", b"221 bye\r\n"),
+    ]
+    with ScriptedServer(script) as srv, running_shell(f"smtp://{srv.url_host}") as sh:
+        sh.expect(r"^S: 220 ")
+        sh.line(f":record {record}")
+        sh.expect(r"recording to")
+        sh.line("EHLO me")
+        sh.expect(rf"^# cannot write the recording {re.escape(repr(str(record)))}: No space left on device; recording stopped")
+        sh.line("NOOP")
+        sh.expect(r"^S: 250 still here")
+        sh.line("QUIT")
+        assert sh.wait_exit() == 0

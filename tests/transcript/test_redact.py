@@ -337,3 +337,15 @@ def test_redactor_never_fails_and_changes_only_what_it_marks(
         if not marked:
             assert kept == raw
         assert kept.endswith(parts[-1][2])
+
+
+def test_imap_login_with_both_literals_sent_as_separate_pieces() -> None:
+    """A client's ``LOGIN {3+} bob {8+} password``, as the proxy and pipe
+    mode hand it over: the literal's octets alone, then the rest of the line.
+    The password was recorded in clear: the piece that held only ``bob``
+    ended the command for the redactor."""
+    r = Redactor("imap")
+    pieces = [b"a LOGIN {3+}\r\n", b"bob", b" {8+}\r\n", b"redqueen", b"\r\n"]
+    out = [r.client_line(p) for p in pieces]
+    assert out == [b"a LOGIN {3+}\r\n", b"bob", b" {8+}\r\n", b"<redacted>", b"\r\n"]
+    assert r.client_line(b"b LOGIN bob pw\r\n") == b"b LOGIN bob <redacted>\r\n"  # a new command after it
