@@ -46,6 +46,7 @@ import dataclasses
 import email.message
 import functools
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -406,6 +407,16 @@ class _Spool:
         if self._file is not None:
             self._file.close()
 
+    def copy_to(self, out: IO[str]) -> None:
+        """The text into ``out``, a piece at a time (a spooled transcript of
+        a long session is never one string)."""
+        if self._file is None:
+            out.writelines(self._parts)
+            return
+        self._file.seek(0)
+        shutil.copyfileobj(self._file, out, 64 << 10)
+        self._file.seek(0, os.SEEK_END)
+
     def getvalue(self) -> str:
         if self._file is None:
             return "".join(self._parts)
@@ -686,12 +697,28 @@ class Connection:
         replay`` can check against a server later.  Passwords and cookies
         are written ``<redacted>`` unless ``redact=False`` (then edit them
         into ``$variables`` before sharing it).  Payloads are narrated by
-        size, as ``--record`` does; after close() it ends with the hang-up."""
+        size, as ``--record`` does; after close() it ends with the hang-up.
+        One string: for a session of many megabytes, ``save_transcript``."""
         if not self._recorders:
             raise UsageError(
                 "this connection records nothing (connect(..., record=False))", "usage"
             )
         return self._recorders[redact][1].getvalue()
+
+    @_one_thread
+    def save_transcript(self, path: str | os.PathLike[str], *, redact: bool = True) -> None:
+        """``transcript()`` written to ``path``, in pieces: after a session of
+        hundreds of megabytes (a long POP3 RETR) the text is never one
+        string in memory.  Raises UsageError when the file cannot be written."""
+        if not self._recorders:
+            raise UsageError(
+                "this connection records nothing (connect(..., record=False))", "usage"
+            )
+        try:
+            with open(path, "w", encoding="utf-8", newline="\n") as out:
+                self._recorders[redact][1].copy_to(out)
+        except OSError as exc:
+            raise UsageError(f"cannot write the transcript to {os.fspath(path)!r}: {exc.strerror}", "usage") from None
 
     def _check_open(self) -> None:
         if self._closed:

@@ -365,6 +365,30 @@ def test_a_pop3_message_streams_to_a_file(dovecot: Dovecot, tmp_path: Path) -> N
     assert r.payload_size == len(message)  # what the file holds, as for a literal
 
 
+def test_the_transcript_of_a_long_retr_is_saved_without_one_big_string(dovecot: Dovecot, tmp_path: Path) -> None:
+    """A 3 MB message read with RETR is 3 MB of S: lines in the transcript: transcript() makes
+    it one string (a 200 MB RETR peaked at 423 MB); save_transcript() copies it in pieces."""
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+    dovecot.deliver(b"Subject: big\r\n\r\n" + line * (3_000_000 // len(line)))
+    saved = tmp_path / "pop3.txt"
+    with protoshell.connect(dovecot.pop3_url, timeout=TIMEOUT) as c:
+        c.send(f"USER {USER}", check=True)
+        c.send(f"PASS {PASSWORD}", check=True)
+        c.send("RETR 1", check=True)
+        tracemalloc.start()
+        try:
+            c.save_transcript(saved)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        text = c.transcript()
+    assert saved.read_text(encoding="utf-8") == text
+    assert len(text) > 3_000_000 and "PASS <redacted>" in text and PASSWORD not in text
+    assert peak < 1_500_000, f"the transcript was held whole (peak {peak} bytes)"
+    with pytest.raises(protoshell.UsageError, match="^cannot write the transcript to "):
+        c.save_transcript(tmp_path / "no-such-folder" / "t.txt")
+
+
 def test_starttls_verified_with_the_ca_and_refused_without(dovecot: Dovecot, tls_ca: TLSCA) -> None:
     with protoshell.connect(
         dovecot.imap_url, timeout=TIMEOUT, starttls=True, cafile=str(tls_ca.ca_cert)
