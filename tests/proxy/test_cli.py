@@ -111,6 +111,17 @@ def test_the_default_ca_lives_in_the_data_folder(tmp_path: Path) -> None:
     assert r.stdout.strip() == str(tmp_path / "protoshell" / "proxy-ca" / "ca-cert.pem")
 
 
+def _recording_proxy(url: str, tmp_path: Path, rec: Path) -> subprocess.Popen[str]:
+    """``protoshell proxy URL --record REC`` on a free port, as a user starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "protoshell", "proxy", url, "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--record", str(rec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+
+
 @pytest.mark.parametrize("existing", [False, True], ids=["new-file", "older-recording"])
 def test_no_client_leaves_no_empty_recording(tmp_path: Path, existing: bool) -> None:
     """--record FILE and Ctrl-C before any client came: the file was truncated at start
@@ -120,13 +131,7 @@ def test_no_client_leaves_no_empty_recording(tmp_path: Path, existing: bool) -> 
     if existing:
         rec.write_text("# protoshell transcript · target: smtp://127.0.0.1:1\nC: QUIT\n", encoding="utf-8")
     before = rec.read_text() if existing else None
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "protoshell", "proxy", "smtp://127.0.0.1:1", "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--record", str(rec)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-    )
+    proc = _recording_proxy("smtp://127.0.0.1:1", tmp_path, rec)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("listening on ")
@@ -145,13 +150,7 @@ def test_no_client_leaves_no_empty_recording(tmp_path: Path, existing: bool) -> 
 
 def test_ctrl_c_exits_0_with_the_recording_complete(smtp_server: SMTPServer, tmp_path: Path) -> None:
     rec = tmp_path / "rec.txt"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "protoshell", "proxy", smtp_server.url, "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--record", str(rec)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-    )
+    proc = _recording_proxy(smtp_server.url, tmp_path, rec)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
