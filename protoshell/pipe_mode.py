@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO
 
-from .proto.base import ResponseEnd
+from .proto.base import ResponseEnd, empty_line_is_content
 from .session import Exchange, Session, SessionError
 from .status import ExitStatus
 from .user_input import StdinLines
@@ -27,14 +27,18 @@ def _chomp(line: bytes) -> bytes:
 
 
 class RefusalCounter:
-    """Observer that remembers whether the server refused anything."""
+    """Observer that remembers whether the server refused anything, and how
+    its last turn ended (a ``continue``: it waits for the client's answer)."""
 
     def __init__(self) -> None:
         self.errors = 0
+        self.last_outcome: str | None = None
 
     def __call__(self, ex: Exchange) -> None:
-        if isinstance(ex.event, ResponseEnd) and ex.event.outcome == "error":
-            self.errors += 1
+        if isinstance(ex.event, ResponseEnd):
+            self.last_outcome = ex.event.outcome
+            if ex.event.outcome == "error":
+                self.errors += 1
 
 
 async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[], None] | None = None) -> ExitStatus:
@@ -42,7 +46,6 @@ async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[],
 
     ``reconnected`` is called when HTTP opens a new connection for the next
     request (a recorder writes the connect there)."""
-    lines = StdinLines(stdin)
     refusals = RefusalCounter()
     session.subscribe(refusals)
     await session.wait_turn()  # the greeting, where there is one
@@ -55,7 +58,7 @@ async def run_pipe(session: Session, stdin: IO[bytes], reconnected: Callable[[],
             if not raw:
                 break
             line = _chomp(raw)
-            if not line and not _inside_message(session):
+            if not line and not empty_line_is_content(session.framer, refusals.last_outcome):
                 continue  # a blank line is no command (IMAP answers BAD, Dovecot hangs up after 3)
             if session.closed:
                 raise SessionError("closed", f"the server closed the connection; input not sent: {_shown(session, line)!r}")
@@ -91,13 +94,6 @@ def _check_input_ended_whole(session: Session) -> None:
         raise SessionError("usage", f"the input ended {owed} octet(s) short of the literal or chunk it began: nothing was delivered")
     if getattr(framer, "in_data", False):
         raise SessionError("usage", "the input ended inside the message (after 354, no line holding only '.'): it was not delivered")
-
-
-def _inside_message(session: Session) -> bool:
-    """True while lines are content (SMTP after 354, an IMAP literal or a
-    command continued after one), where an empty line must be sent."""
-    framer = session.framer
-    return bool(getattr(framer, "in_data", False) or getattr(framer, "mid_command", False))
 
 
 async def _reopen(old: Session, reconnected: Callable[[], None] | None) -> Session:

@@ -94,6 +94,22 @@ GOODBYE_STATES: Final = frozenset({"closed", "update", "logout", "closing"})
 STARTTLS_WORDS: Final = frozenset({b"STARTTLS", b"STLS"})
 
 
+def empty_line_is_content(framer: object, last_outcome: str | None) -> bool:
+    """Whether an empty line the user types means something to the server:
+    message text (SMTP after 354, RFC 5321 4.1.1.4; an IMAP literal or a
+    BDAT chunk still owed), the rest of an IMAP command after a literal
+    (RFC 3501 4.3), or the answer to a challenge (SMTP 334, ``+``: an empty
+    SASL response, RFC 4954 4).  Elsewhere it is no command (IMAP answers
+    BAD, and Dovecot hangs up after three): the shell and pipe mode send
+    nothing for it."""
+    return bool(
+        getattr(framer, "in_data", False)
+        or getattr(framer, "mid_command", False)
+        or getattr(framer, "literal_remaining", None) is not None
+        or last_outcome == "continue"
+    )
+
+
 def asks_starttls(line: bytes) -> bool:
     """A client line that asks for TLS (the replayer and the proxy ask)."""
     words = line.upper().split()

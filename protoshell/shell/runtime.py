@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.text import Text
 
-from ..proto.base import ResponseEnd
+from ..proto.base import ResponseEnd, empty_line_is_content
 from ..render.exchange import ExchangeRenderer
 from ..session import Exchange, Session, SessionError
 from ..target import Target
@@ -322,11 +322,8 @@ class Shell:
         fresh prompt, a newcomer's habit, sent CRLF and earned ``500``,
         ``-ERR`` or ``* BAD``, and Dovecot's login process hangs up after
         three of those (pipe mode already skipped them)."""
-        if self.protocol == "http" or self.message_mode:
-            return True
-        if getattr(self.framer, "mid_command", False):
-            return True
-        return self.last_end is not None and self.last_end.outcome == "continue"
+        last = self.last_end.outcome if self.last_end is not None else None
+        return self.protocol == "http" or empty_line_is_content(self.framer, last)
 
     async def flush_queue(self) -> None:
         queued, self.queue = self.queue or [], ([] if self.queue is not None else None)

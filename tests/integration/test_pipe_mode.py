@@ -295,6 +295,26 @@ def test_http_next_request_after_a_close_opens_a_new_connection(nginx: Nginx, tm
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
+def test_an_empty_line_answering_a_challenge_is_sent() -> None:
+    """After a 334 an empty line is the client's (empty) SASL response (RFC 4954 4), as the
+    shell sends it; pipe mode skipped it as a blank line, so QUIT went out as the response."""
+    script = [
+        ("send", b"220 hi\r\n"),
+        ("expect", b"AUTH LOGIN\r\n"),
+        ("send", b"334 VXNlcm5hbWU6\r\n"),
+        ("expect", b"AUTH LOGIN\r\n\r\n"),
+        ("send", b"501 5.5.2 empty user name\r\n"),
+        ("expect", b"QUIT\r\n"),
+        ("send", b"221 bye\r\n"),
+        ("close",),
+    ]
+    with ScriptedServer(script, timeout=5) as server:
+        r = protoshell([f"smtp://{server.url_host}"], b"AUTH LOGIN\n\nQUIT\n", timeout=20)
+        received = bytes(server.received)
+    assert received == b"AUTH LOGIN\r\n\r\nQUIT\r\n", received
+    assert "S: 501 5.5.2 empty user name" in r.stdout and "S: 221 bye" in r.stdout, r.stdout + r.stderr
+
+
 def test_http_next_request_waits_for_the_close_a_response_announced() -> None:
     """A server that says ``Connection: close`` and closes a moment later: the next request
     goes on a new connection.  Pipe mode sent it on the old one while the close was on its
