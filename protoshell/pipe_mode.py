@@ -75,10 +75,10 @@ def _shown(session: Session, line: bytes) -> bytes:
     """``line`` for an error message: its first 60 bytes, a password in it
     ``<redacted>`` as the recording writes it (``PASS redqueen`` stayed on
     stderr when the server had hung up before it)."""
-    from .transcript.redact import PROTOCOLS, Redactor, join_segments
+    from .transcript.redact import PROTOCOLS, Redactor
 
     protocol = PROTOCOLS.get(session.target.protocol, session.target.protocol)
-    return join_segments(Redactor(protocol).client_segments(line + b"\r\n")).rstrip(b"\r\n")[:60]
+    return Redactor(protocol).client_line(line + b"\r\n").rstrip(b"\r\n")[:60]
 
 
 def _check_input_ended_whole(session: Session) -> None:
